@@ -1,0 +1,5 @@
+import sys
+
+from graphcf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,244 @@
+"""The ``graphcf`` command line: datasets, train, evaluate, recommend."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+logger = logging.getLogger("graphcf.cli")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- datasets -----------------------------------------------------------------
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from graphcf.data import datasets
+
+    if args.action == "list":
+        for name in datasets.list_datasets():
+            print(name)
+        print("synthetic (generated locally, no download)")
+        return 0
+    if not args.name:
+        raise SystemExit(f"graphcf datasets {args.action}: give a dataset name")
+    if args.action == "describe":
+        print(datasets.describe(args.name))
+        return 0
+    data, idmap = datasets.load_dataset(args.name, root=args.root, progress=not args.no_progress)
+    print(data)
+    return 0
+
+
+# -- train --------------------------------------------------------------------
+def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
+    from graphcf.config import load_config
+
+    cfg: Dict[str, Any] = load_config(args.config) if args.config else {}
+    cfg.setdefault("model_args", {})
+    cfg.setdefault("data", {})
+    cfg.setdefault("train", {})
+    if args.model:
+        cfg["model"] = args.model
+    cfg.setdefault("model", "mf")
+    if args.dataset:
+        cfg["data"]["dataset"] = args.dataset
+    if args.path:
+        cfg["data"]["path"] = args.path
+    if args.format:
+        cfg["data"]["format"] = args.format
+    if args.seed is not None:
+        cfg["train"]["seed"] = args.seed
+        cfg["data"].setdefault("seed", args.seed)
+    for key in ("epochs", "lr", "batch_size"):
+        val = getattr(args, key)
+        if val is not None:
+            cfg["train"][key] = val
+    if args.dim is not None:
+        cfg["model_args"]["dim"] = args.dim
+    return cfg
+
+
+def _build(cfg: Dict[str, Any]):  # type: ignore[no-untyped-def]
+    from graphcf.config import dataclass_from
+    from graphcf.data.source import DataConfig, load_data
+    from graphcf.models import build_model
+    from graphcf.train import TrainConfig
+
+    data_cfg = dataclass_from(DataConfig, cfg["data"], "config section 'data'")
+    train_cfg = dataclass_from(TrainConfig, cfg["train"], "config section 'train'")
+    data, idmap = load_data(data_cfg)
+    nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
+    encoder, scorer = build_model(cfg["model"], nu, ni, cfg["model_args"])
+    return data_cfg, train_cfg, data, idmap, encoder, scorer
+
+
+def _versions() -> Dict[str, str]:
+    import torch
+    import torch_geometric
+
+    import graphcf
+
+    return {"graphcf": graphcf.__version__, "torch": torch.__version__,
+            "torch_geometric": torch_geometric.__version__, "python": platform.python_version()}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from graphcf.seed import seed_everything
+    from graphcf.train import Trainer
+
+    cfg = _resolve_config(args)
+    seed_everything(int(cfg["train"].get("seed", 0)))
+    torch.set_num_threads(args.threads) if args.threads else None
+    data_cfg, train_cfg, data, idmap, encoder, scorer = _build(cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = {"model": cfg["model"], "model_args": cfg["model_args"],
+                "data": dataclasses.asdict(data_cfg), "train": dataclasses.asdict(train_cfg)}
+    resolved["data"]["ratios"] = list(resolved["data"]["ratios"])
+    resolved["train"]["ks"] = list(resolved["train"]["ks"])
+    _atomic_write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    idmap.save(out / "idmap.json")
+    logger.info("data: %s", str(data).replace("\n", " "))
+    logger.info("model: %s", encoder)
+    t0 = time.perf_counter()
+    result = Trainer(train_cfg, progress=not args.no_progress).fit(encoder, data, scorer, out_dir=out,
+                                                                   resume=not args.no_resume)
+    summary = {
+        "model": cfg["model"], "best_epoch": result.best_epoch, "val": result.val, "test": result.test,
+        "train_seconds": time.perf_counter() - t0, "versions": _versions(),
+    }
+    _atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
+    print(json.dumps({"model": cfg["model"], "best_epoch": result.best_epoch, "test": result.test}, indent=2))
+    logger.info("wrote %s", out / "results.json")
+    return 0
+
+
+def _load_run(run_dir: Path):  # type: ignore[no-untyped-def]
+    import torch
+
+    from graphcf.config import load_config
+
+    cfg = load_config(run_dir / "config.yaml")
+    data_cfg, train_cfg, data, _, encoder, scorer = _build(cfg)
+    from graphcf.data.idmap import IdMap
+
+    idmap = IdMap.load(run_dir / "idmap.json")
+    state = torch.load(run_dir / "best.pt", weights_only=True)
+    encoder.load_state_dict(state["encoder"])
+    scorer.load_state_dict(state["scorer"])
+    encoder.eval()
+    return cfg, train_cfg, data, idmap, encoder, scorer
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from graphcf.evaluate import full_ranking
+
+    run = Path(args.run_dir)
+    cfg, train_cfg, data, idmap, encoder, scorer = _load_run(run)
+    ks = tuple(args.ks) if args.ks else train_cfg.ks
+    with torch.no_grad():
+        emb = encoder(data)
+        metrics = full_ranking(emb.user, emb.item, scorer, data, split=args.split, ks=ks,
+                               progress=not args.no_progress)
+    _atomic_write_text(run / f"eval_{args.split}.json", json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from graphcf.recommend import recommend
+
+    cfg, _, data, idmap, encoder, scorer = _load_run(Path(args.run_dir))
+    raw_users = np.asarray(args.users)
+    if idmap.users.raw.dtype.kind in "iu":
+        raw_users = raw_users.astype(np.int64)
+    users = torch.from_numpy(idmap.encode_users(raw_users))
+    with torch.no_grad():
+        top = recommend(encoder, scorer, data, users, k=args.k)
+    for raw_u, items, scores in zip(args.users, idmap.decode_items(top.indices), top.scores.tolist()):
+        print(json.dumps({"user": raw_u, "items": [x.item() if hasattr(x, "item") else x for x in items],
+                          "scores": [round(s, 6) for s in scores]}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="graphcf", description="Graph collaborative filtering on PyG.")
+    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("datasets", help="list / describe / download registry datasets")
+    d.add_argument("action", choices=["list", "describe", "download"])
+    d.add_argument("name", nargs="?")
+    d.add_argument("--root", help="cache directory (default $GRAPHCF_DATA or ~/.cache/graphcf)")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_datasets)
+
+    t = sub.add_parser("train", help="train and evaluate a model; writes OUT/results.json")
+    t.add_argument("--model", help="model name (see graphcf.models.MODELS); default mf")
+    t.add_argument("--dataset", help="registry name or 'synthetic' (default)")
+    t.add_argument("--path", help="local data file or directory instead of --dataset")
+    t.add_argument("--format", help="format of --path: lightgcn, triples, ncf, movielens, csv")
+    t.add_argument("--config", help="YAML config with sections model, model_args, data, train")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--batch-size", dest="batch_size", type=int)
+    t.add_argument("--dim", type=int, help="embedding size (model_args.dim)")
+    t.add_argument("--threads", type=int, help="torch threads")
+    t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
+    t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a trained run directory")
+    e.add_argument("run_dir")
+    e.add_argument("--split", default="test")
+    e.add_argument("--ks", type=int, nargs="+")
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("recommend", help="top-K items (raw ids) for raw user ids from a run directory")
+    r.add_argument("run_dir")
+    r.add_argument("--users", nargs="+", required=True, help="raw user ids")
+    r.add_argument("--k", type=int, default=10)
+    r.set_defaults(func=cmd_recommend)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        logger.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

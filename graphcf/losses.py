@@ -1,0 +1,37 @@
+"""Losses: pure functions of scores (and embeddings for regularisation)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
+    r"""Bayesian personalised ranking loss (Rendle et al., UAI 2009).
+
+    .. math::
+        \mathcal{L} = \frac{1}{B} \sum_{(u,i,j)} -\ln \sigma(\hat y_{ui} - \hat y_{uj})
+
+    ``pos [B]`` and ``neg [B]`` or ``neg [B, N]`` (each negative paired with its row's
+    positive; the mean runs over all pairs). Computed as ``softplus(neg - pos)`` for
+    numerical stability.
+    """
+    if neg.dim() == pos.dim() + 1:
+        pos = pos.unsqueeze(-1)
+    return F.softplus(neg - pos).mean()
+
+
+def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:
+    r"""L2 penalty on the embeddings actually used in a batch, LightGCN convention.
+
+    .. math::
+        \Omega = \frac{1}{2B} \sum_{e \in \text{batch}} \lVert e \rVert_2^2
+
+    Args:
+        embeddings: the batch's rows (e.g. user, positive and negative item embeddings).
+        batch_size: ``B``; default the first tensor's number of rows.
+    """
+    if not embeddings:
+        raise ValueError("l2_reg: give at least one tensor")
+    b = embeddings[0].shape[0] if batch_size is None else batch_size
+    return sum(e.pow(2).sum() for e in embeddings) / (2 * max(b, 1))  # type: ignore[return-value]

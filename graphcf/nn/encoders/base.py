@@ -1,0 +1,52 @@
+"""The encoder interface shared by every graphcf model."""
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
+
+
+class Encoder(nn.Module):
+    """Base class: an encoder maps the *training graph* to user and item representations.
+
+    Subclasses implement :meth:`forward` ``(data) -> UserItemEmbeddings``. Zero-hop
+    encoders (MF, popularity, ...) may ignore the edges but still take the graph, so
+    every model plugs into the same trainer, samplers and evaluator.
+
+    Attributes:
+        num_users, num_items: universe sizes the encoder was built for.
+    """
+
+    num_users: int
+    num_items: int
+
+    def __init__(self, num_users: int, num_items: int) -> None:
+        super().__init__()
+        if num_users <= 0 or num_items <= 0:
+            raise ValueError(f"{type(self).__name__}: num_users and num_items must be positive, "
+                             f"got {num_users}, {num_items}")
+        self.num_users = int(num_users)
+        self.num_items = int(num_items)
+
+    def check_graph(self, data: HeteroData) -> Tensor:
+        """Validate that ``data`` matches this encoder's universe; return its training ``edge_index``."""
+        nu, ni = int(data[USER].num_nodes), int(data[ITEM].num_nodes)
+        if (nu, ni) != (self.num_users, self.num_items):
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.num_users} users x {self.num_items} items, "
+                f"but the graph has {nu} x {ni}"
+            )
+        return data[INTERACTS].edge_index
+
+    def fit_statistics(self, data: HeteroData) -> None:
+        """Hook for encoders with closed-form state (e.g. popularity); default: nothing."""
+
+    def forward(self, data: HeteroData) -> UserItemEmbeddings:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"num_users={self.num_users}, num_items={self.num_items}"

@@ -1,0 +1,115 @@
+"""Scorers: turn a user representation and an item representation into a preference score.
+
+Every scorer offers two entry points that must agree with each other:
+
+* ``forward(user [B, d], item [B, d]) -> [B]`` scores *pairs* (row ``b`` of ``user``
+  with row ``b`` of ``item``), used by pairwise / pointwise losses and by the NCF
+  1 + 99 protocol;
+* ``score_all(user [B, d], item [I, d]) -> [B, I]`` scores a batch of users against
+  *every* item, used by full-ranking evaluation and top-K recommendation.
+
+``score_all(u, v)[b, i] == forward(u[b:b+1], v[i:i+1])[0]`` up to floating point.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["Scorer", "DotScorer", "CosineScorer"]
+
+
+def _check_pair(user: Tensor, item: Tensor) -> None:
+    if user.shape != item.shape or user.dim() != 2:
+        raise ValueError(
+            f"pair scoring needs user and item of equal shape [B, d], got "
+            f"{tuple(user.shape)} and {tuple(item.shape)}"
+        )
+
+
+def _check_all(user: Tensor, item: Tensor) -> None:
+    if user.dim() != 2 or item.dim() != 2 or user.shape[1] != item.shape[1]:
+        raise ValueError(
+            f"score_all needs user [B, d] and item [I, d] with the same d, got "
+            f"{tuple(user.shape)} and {tuple(item.shape)}"
+        )
+
+
+class Scorer(torch.nn.Module):
+    """Base class of all scorers.
+
+    Subclasses implement :meth:`forward`; they should override :meth:`score_all` with
+    a batched formula (the default broadcasts every user against every item through
+    :meth:`forward`, which needs ``B * I * d`` memory and is only a fallback).
+    """
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Score pairs: ``user [B, d]``, ``item [B, d]`` -> ``[B]``."""
+        raise NotImplementedError
+
+    def score_all(self, user: Tensor, item: Tensor) -> Tensor:
+        """Score every user of the batch against every item: ``[B, d] x [I, d] -> [B, I]``."""
+        _check_all(user, item)
+        b, i = user.shape[0], item.shape[0]
+        u = user.unsqueeze(1).expand(b, i, user.shape[1]).reshape(b * i, -1)
+        v = item.unsqueeze(0).expand(b, i, item.shape[1]).reshape(b * i, -1)
+        return self.forward(u, v).view(b, i)
+
+
+class DotScorer(Scorer):
+    r"""Inner product, the scorer of MF-BPR, NGCF, LightGCN and most graph CF models.
+
+    .. math::
+        s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i = \sum_{k=1}^{d} e_{u,k}\, e_{i,k}
+
+    :meth:`score_all` is the matrix product :math:`S = E_U E_I^\top` (``user @ item.T``).
+    """
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:
+        """Pair scores :math:`\\langle e_u, e_i \\rangle`: ``[B, d], [B, d] -> [B]``."""
+        _check_pair(user, item)
+        return (user * item).sum(dim=-1)
+
+    def score_all(self, user: Tensor, item: Tensor) -> Tensor:
+        """All-item scores ``user @ item.T``: ``[B, d], [I, d] -> [B, I]``."""
+        _check_all(user, item)
+        return user @ item.t()
+
+
+class CosineScorer(Scorer):
+    r"""Cosine similarity, optionally divided by a temperature :math:`\tau`.
+
+    .. math::
+        s(u, i) = \frac{1}{\tau}\,
+        \frac{\mathbf{e}_u^\top \mathbf{e}_i}{\max(\lVert \mathbf{e}_u \rVert_2, \epsilon)\,
+        \max(\lVert \mathbf{e}_i \rVert_2, \epsilon)}
+
+    Args:
+        temperature: :math:`\tau > 0` (``1.0`` gives plain cosine in :math:`[-1, 1]`).
+        eps: :math:`\epsilon`, guards the normalisation of zero vectors (their score is 0).
+    """
+
+    def __init__(self, temperature: float = 1.0, eps: float = 1e-8) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"CosineScorer: temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.eps = float(eps)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, eps={self.eps}"
+
+    def _normalize(self, x: Tensor) -> Tensor:
+        return F.normalize(x, p=2.0, dim=-1, eps=self.eps)
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:
+        """Pair cosine scores ``[B, d], [B, d] -> [B]``."""
+        _check_pair(user, item)
+        s = (self._normalize(user) * self._normalize(item)).sum(dim=-1)
+        return s if self.temperature == 1.0 else s / self.temperature
+
+    def score_all(self, user: Tensor, item: Tensor) -> Tensor:
+        """All-item cosine scores ``[B, d], [I, d] -> [B, I]``."""
+        _check_all(user, item)
+        s = self._normalize(user) @ self._normalize(item).t()
+        return s if self.temperature == 1.0 else s.div_(self.temperature)

@@ -1,0 +1,241 @@
+"""The reference training loop: mini-batch BPR over training edges, validation,
+early stopping, best-checkpoint restore, atomic checkpoints and resume."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from graphcf.data.build import has_split, num_users_items, train_edge_index
+from graphcf.evaluate import full_ranking
+from graphcf.losses import bpr_loss, l2_reg
+from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.scorers import DotScorer, Scorer
+from graphcf.samplers.negative import UniformNegativeSampler
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ModelFitError(RuntimeError):
+    """Raised when training diverges (NaN or inf loss)."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of :class:`Trainer`; keys map one to one onto the YAML ``train:`` section.
+
+    Args:
+        epochs: maximum number of epochs (one pass over the training edges each).
+        batch_size: training edges per mini-batch.
+        lr: Adam learning rate.
+        reg: weight of the L2 penalty :func:`graphcf.losses.l2_reg` on the batch embeddings.
+        num_negatives: uniform negatives per positive (BPR pairs each with its positive).
+        eval_every: validate every this many epochs (0: never; test only at the end).
+        patience: stop after this many validations without improvement (0: never stop early).
+        metric: the validation metric to maximise, e.g. ``"recall@20"``.
+        ks: cut-offs evaluated in one pass.
+        seed: seed of the training generator (batch order, negatives).
+    """
+
+    epochs: int = 50
+    batch_size: int = 2048
+    lr: float = 1e-3
+    reg: float = 1e-4
+    num_negatives: int = 1
+    eval_every: int = 1
+    patience: int = 10
+    metric: str = "recall@20"
+    ks: Tuple[int, ...] = (20,)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.ks = tuple(int(k) for k in self.ks)
+        for name in ("epochs", "batch_size", "num_negatives"):
+            if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.metric.split("@")[0] and "@" in self.metric:
+            k = int(self.metric.split("@")[1])
+            if k not in self.ks:
+                self.ks = tuple(sorted(set(self.ks) | {k}))
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    val: Dict[str, float]
+    test: Dict[str, float]
+    history: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains any :class:`~graphcf.nn.encoders.base.Encoder` with a scorer and the BPR loss.
+
+    Encoders without trainable parameters (the popularity baseline) are fitted by
+    :meth:`Encoder.fit_statistics` and only evaluated.
+
+    With ``out_dir``, every epoch appends a line to ``metrics.jsonl`` and writes
+    ``checkpoint.pt`` atomically (model, optimiser, generator state, early-stopping
+    state); a new :meth:`fit` with the same ``out_dir`` resumes from it and ends with
+    the same numbers as an uninterrupted run. The best model (on validation) is
+    restored at the end and evaluated once on test.
+    """
+
+    def __init__(self, config: Optional[TrainConfig] = None, progress: bool = False) -> None:
+        self.config = config or TrainConfig()
+        self.progress = progress
+
+    # -- evaluation ---------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, encoder: Encoder, scorer: Scorer, data: HeteroData, split: str) -> Dict[str, float]:
+        encoder.eval()
+        emb = encoder(data)
+        return full_ranking(emb.user, emb.item, scorer, data, split=split, ks=self.config.ks)
+
+    # -- training -----------------------------------------------------------
+    def fit(
+        self,
+        encoder: Encoder,
+        data: HeteroData,
+        scorer: Optional[Scorer] = None,
+        out_dir: Optional[PathLike] = None,
+        resume: bool = True,
+    ) -> TrainResult:
+        cfg = self.config
+        scorer = scorer or DotScorer()
+        encoder.fit_statistics(data)
+        out = Path(out_dir) if out_dir is not None else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        params = [p for p in list(encoder.parameters()) + list(scorer.parameters()) if p.requires_grad]
+        use_val = has_split(data, "val") and cfg.eval_every > 0
+        history: List[Dict[str, Any]] = []
+        best_epoch, best_score, bad_evals, start_epoch = 0, -math.inf, 0, 1
+        best_state = {k: v.clone() for k, v in encoder.state_dict().items()}
+        gen = torch.Generator().manual_seed(cfg.seed)
+
+        if params and cfg.epochs > 0:
+            opt = torch.optim.Adam(params, lr=cfg.lr)
+            ckpt_path = out / "checkpoint.pt" if out is not None else None
+            if ckpt_path is not None and resume and ckpt_path.exists():
+                ck = torch.load(ckpt_path, weights_only=False)
+                if ck["config"] != asdict(cfg):
+                    raise ValueError(f"Trainer: {ckpt_path} was written with another config; "
+                                     "use a new out_dir or resume=False")
+                encoder.load_state_dict(ck["encoder"])
+                scorer.load_state_dict(ck["scorer"])
+                opt.load_state_dict(ck["optimizer"])
+                gen.set_state(ck["generator"])
+                history, best_epoch, best_score = ck["history"], ck["best_epoch"], ck["best_score"]
+                bad_evals, best_state, start_epoch = ck["bad_evals"], ck["best_state"], ck["epoch"] + 1
+                logger.info("resumed from %s at epoch %d", ckpt_path, ck["epoch"])
+                if out is not None:  # rewrite the log to match the checkpoint
+                    self._write_history(out / "metrics.jsonl", history)
+            edge_index = train_edge_index(data)
+            nu, ni = num_users_items(data)
+            sampler = UniformNegativeSampler(edge_index, nu, ni)
+            stop = bad_evals >= cfg.patience > 0
+            for epoch in range(start_epoch, cfg.epochs + 1):
+                if stop:
+                    break
+                t0 = time.perf_counter()
+                loss = self._train_epoch(encoder, scorer, data, edge_index, sampler, opt, gen, epoch)
+                rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "train_s": time.perf_counter() - t0}
+                if use_val and epoch % cfg.eval_every == 0:
+                    val = self.evaluate(encoder, scorer, data, "val")
+                    rec.update({f"val/{k}": v for k, v in val.items()})
+                    score = val[cfg.metric]
+                    if score > best_score:
+                        best_score, best_epoch, bad_evals = score, epoch, 0
+                        best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+                    else:
+                        bad_evals += 1
+                    stop = cfg.patience > 0 and bad_evals >= cfg.patience
+                    logger.info("epoch %d loss %.4f val %s %.4f (best %.4f @ %d)", epoch, loss, cfg.metric,
+                                score, best_score, best_epoch)
+                else:
+                    logger.info("epoch %d loss %.4f", epoch, loss)
+                history.append(rec)
+                if out is not None:
+                    with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    _atomic_save({
+                        "epoch": epoch, "config": asdict(cfg), "encoder": encoder.state_dict(),
+                        "scorer": scorer.state_dict(), "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(), "history": history, "best_epoch": best_epoch,
+                        "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
+                    }, ckpt_path)  # type: ignore[arg-type]
+            if not use_val:
+                best_epoch = history[-1]["epoch"] if history else 0
+                best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+            encoder.load_state_dict(best_state)
+        val_metrics = self.evaluate(encoder, scorer, data, "val") if has_split(data, "val") else {}
+        test_metrics = self.evaluate(encoder, scorer, data, "test") if has_split(data, "test") else {}
+        if out is not None:
+            _atomic_save({"encoder": encoder.state_dict(), "scorer": scorer.state_dict()}, out / "best.pt")
+        return TrainResult(best_epoch, val_metrics, test_metrics, history)
+
+    def _train_epoch(self, encoder: Encoder, scorer: Scorer, data: HeteroData, edge_index: Tensor,
+                     sampler: UniformNegativeSampler, opt: torch.optim.Optimizer, gen: torch.Generator,
+                     epoch: int) -> float:
+        cfg = self.config
+        encoder.train()
+        perm = torch.randperm(edge_index.size(1), generator=gen)
+        total, n = 0.0, 0
+        batches = perm.split(cfg.batch_size)
+        it = batches
+        if self.progress:
+            from tqdm.auto import tqdm
+            it = tqdm(batches, desc=f"epoch {epoch}", leave=False)
+        for idx in it:
+            users, pos = edge_index[0, idx], edge_index[1, idx]
+            neg = sampler.sample(users, cfg.num_negatives, generator=gen)
+            emb = encoder(data)
+            u_e, p_e = emb.user[users], emb.item[pos]
+            n_e = emb.item[neg]
+            pos_s = scorer(u_e, p_e)
+            if neg.dim() == 2:  # [B, N] negatives: score as B*N pairs
+                d = u_e.shape[-1]
+                neg_s = scorer(u_e.repeat_interleave(neg.shape[1], 0), n_e.reshape(-1, d)).view(neg.shape)
+            else:
+                neg_s = scorer(u_e, n_e)
+            loss = bpr_loss(pos_s, neg_s)
+            if cfg.reg > 0:
+                loss = loss + cfg.reg * l2_reg(u_e, p_e, n_e, batch_size=len(idx))
+            if emb.aux_loss is not None:
+                loss = loss + emb.aux_loss
+            if not torch.isfinite(loss):
+                raise ModelFitError(f"loss is {loss.item()} at epoch {epoch}; lower the learning rate "
+                                    f"(lr={cfg.lr}) or check the data")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        return total / max(n, 1)
+
+    @staticmethod
+    def _write_history(path: Path, history: List[Dict[str, Any]]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for rec in history:
+                f.write(json.dumps(rec) + "\n")
+        os.replace(tmp, path)

@@ -1,0 +1,72 @@
+"""The graphcf console script, run in-process."""
+import json
+
+import pytest
+import yaml
+
+from graphcf.cli import main
+
+SMALL = {"dataset": "synthetic", "synthetic": {"num_users": 150, "num_items": 100, "num_clusters": 4}}
+
+
+def _config(tmp_path, model="mf", **train):
+    cfg = {"model": model, "model_args": {"dim": 8} if model == "mf" else {}, "data": SMALL,
+           "train": {"epochs": 3, "batch_size": 256, "lr": 0.02, "ks": [5, 20], **train}}
+    p = tmp_path / f"{model}.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_train_evaluate_recommend(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(_config(tmp_path)), "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"] == "mf" and 0 <= res["test"]["recall@20"] <= 1 and res["test"]["num_users"] > 0
+    assert (out / "metrics.jsonl").read_text().count("\n") == 3
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 3
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--ks", "20", "--no-progress"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["recall@20"] == pytest.approx(res["test"]["recall@20"])  # same model, same split
+    assert main(["recommend", str(out), "--users", "0", "5", "--k", "3"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["user"] for x in lines] == ["0", "5"] and all(len(x["items"]) == 3 for x in lines)
+
+
+def test_train_popularity_flags_override_config(tmp_path):
+    out = tmp_path / "pop"
+    assert main(["train", "--config", str(_config(tmp_path, "popularity")), "--out", str(out), "--seed", "4"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"] == "popularity" and res["best_epoch"] == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["seed"] == 4
+
+
+def test_bad_config_keys_are_named(tmp_path, caplog):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({"model": "mf", "model_args": {"dimension": 8}, "data": SMALL}))
+    assert main(["train", "--config", str(p), "--out", str(tmp_path / "x")]) == 2
+    assert "unknown key(s) ['dimension']" in caplog.text and "dim" in caplog.text
+    p.write_text(yaml.safe_dump({"model": "mf", "trainer": {}}))
+    assert main(["train", "--config", str(p), "--out", str(tmp_path / "x")]) == 2
+    assert "unknown section(s) ['trainer']" in caplog.text
+    assert main(["train", "--model", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "known models" in caplog.text
+
+
+def test_datasets_list_and_describe(capsys):
+    assert main(["datasets", "list"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"gowalla", "ml-100k", "citeulike", "amazon-beauty", "synthetic"} <= set(names)
+    assert main(["datasets", "describe", "gowalla"]) == 0
+    assert "29858" in capsys.readouterr().out.replace(",", "")
+
+
+def test_local_path_training(tmp_path):
+    d = tmp_path / "lgcn"
+    d.mkdir()
+    (d / "train.txt").write_text("".join(f"{u} " + " ".join(str((u + k) % 12) for k in range(5)) + "\n" for u in range(10)))
+    (d / "test.txt").write_text("".join(f"{u} {(u + 6) % 12}\n" for u in range(10)))
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mf", "--path", str(d), "--format", "lightgcn", "--epochs", "2",
+                 "--dim", "4", "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["test"]["num_users"] == 10
