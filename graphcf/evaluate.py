@@ -550,10 +550,11 @@ def sample_ncf_negatives(
     if rest.numel():
         logger.debug("sample_ncf_negatives: exact sampling for %d rows", rest.numel())
         step = max(1, budget // ni)
+        forb_col = forb.col
         for s in range(0, rest.numel(), step):
             r = rest[s : s + step]
             keys = torch.rand((r.numel(), ni), generator=generator)
-            local, cols = _gather_rows(forb.row_ptr, forb.col, users[r])
+            local, cols = _gather_rows(forb.row_ptr, forb_col, users[r])
             keys[local, cols] = 2.0
             sub = out[r]
             lr, lc = torch.nonzero(sub >= 0, as_tuple=True)

@@ -35,3 +35,25 @@ def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:
         raise ValueError("l2_reg: give at least one tensor")
     b = embeddings[0].shape[0] if batch_size is None else batch_size
     return sum(e.pow(2).sum() for e in embeddings) / (2 * max(b, 1))  # type: ignore[return-value]
+
+
+def bce_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    r"""Pointwise log loss (NCF), on logits for stability.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_b y_b \log \sigma(s_b) + (1 - y_b)\log(1 - \sigma(s_b))
+    """
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+def multinomial_nll(logits: Tensor, target: Tensor) -> Tensor:
+    r"""Multinomial negative log-likelihood of Mult-VAE / Mult-DAE (Liang et al., 2018).
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_{u} \sum_{i} x_{ui} \log \operatorname{softmax}(\mathbf{s}_u)_i
+
+    Args:
+        logits: ``[B, I]`` unnormalised scores.
+        target: ``[B, I]`` interaction counts (0/1 for implicit feedback).
+    """
+    return -(F.log_softmax(logits, dim=-1) * target).sum(dim=-1).mean()

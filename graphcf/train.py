@@ -9,18 +9,17 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphcf.data.build import has_split, num_users_items, train_edge_index
+from graphcf.data.build import has_split
 from graphcf.evaluate import full_ranking
-from graphcf.losses import bpr_loss, l2_reg
+from graphcf.objectives import MultinomialObjective, Objective, PairwiseObjective, PointwiseObjective
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import DotScorer, Scorer
-from graphcf.samplers.negative import UniformNegativeSampler
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,14 @@ class TrainConfig:
         metric: the validation metric to maximise, e.g. ``"recall@20"``.
         ks: cut-offs evaluated in one pass.
         seed: seed of the training generator (batch order, negatives).
+        loss: the objective: ``"bpr"`` (pairwise, :class:`~graphcf.objectives.PairwiseObjective`),
+            ``"bce"`` (NCF pointwise log loss with ``num_negatives`` sampled negatives per
+            positive each epoch) or ``"multinomial"`` (Mult-VAE/DAE user rows).
+        sampler: negatives for ``bpr``: ``"uniform"`` or ``"popularity"``.
+        optimizer: ``"adam"`` or ``"sgd"`` (NeuMF fine-tuning after pretraining, as in the paper).
+        momentum: SGD momentum.
+        anneal_steps, anneal_cap: KL-weight schedule of ``multinomial`` (beta from 0 to the cap
+            over this many updates; paper: 200,000 and 0.2).
     """
 
     epochs: int = 50
@@ -58,18 +65,41 @@ class TrainConfig:
     metric: str = "recall@20"
     ks: Tuple[int, ...] = (20,)
     seed: int = 0
+    loss: str = "bpr"
+    sampler: str = "uniform"
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    anneal_steps: int = 200_000
+    anneal_cap: float = 0.2
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
         for name in ("epochs", "batch_size", "num_negatives"):
             if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.loss not in ("bpr", "bce", "multinomial"):
+            raise ValueError(f"TrainConfig.loss must be 'bpr', 'bce' or 'multinomial', got {self.loss!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
-        if self.metric.split("@")[0] and "@" in self.metric:
+        if "@" in self.metric:
             k = int(self.metric.split("@")[1])
             if k not in self.ks:
                 self.ks = tuple(sorted(set(self.ks) | {k}))
+
+    def make_objective(self) -> Objective:
+        """The :mod:`graphcf.objectives` object this config describes."""
+        if self.loss == "bpr":
+            return PairwiseObjective(self.num_negatives, self.reg, sampler=self.sampler)
+        if self.loss == "bce":
+            return PointwiseObjective(self.num_negatives, self.reg)
+        return MultinomialObjective(self.anneal_steps, self.anneal_cap)
+
+    def make_optimizer(self, params: List[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+        return torch.optim.Adam(params, lr=self.lr)
 
 
 @dataclass
@@ -87,7 +117,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 class Trainer:
-    """Trains any :class:`~graphcf.nn.encoders.base.Encoder` with a scorer and the BPR loss.
+    """Trains any :class:`~graphcf.nn.encoders.base.Encoder` with a scorer and an objective (BPR, BCE, multinomial).
 
     Encoders without trainable parameters (the popularity baseline) are fitted by
     :meth:`Encoder.fit_statistics` and only evaluated.
@@ -133,7 +163,8 @@ class Trainer:
         gen = torch.Generator().manual_seed(cfg.seed)
 
         if params and cfg.epochs > 0:
-            opt = torch.optim.Adam(params, lr=cfg.lr)
+            opt = cfg.make_optimizer(params)
+            objective = cfg.make_objective()
             ckpt_path = out / "checkpoint.pt" if out is not None else None
             if ckpt_path is not None and resume and ckpt_path.exists():
                 ck = torch.load(ckpt_path, weights_only=False)
@@ -144,20 +175,19 @@ class Trainer:
                 scorer.load_state_dict(ck["scorer"])
                 opt.load_state_dict(ck["optimizer"])
                 gen.set_state(ck["generator"])
+                objective.load_state_dict(ck["objective"])
                 history, best_epoch, best_score = ck["history"], ck["best_epoch"], ck["best_score"]
                 bad_evals, best_state, start_epoch = ck["bad_evals"], ck["best_state"], ck["epoch"] + 1
                 logger.info("resumed from %s at epoch %d", ckpt_path, ck["epoch"])
                 if out is not None:  # rewrite the log to match the checkpoint
                     self._write_history(out / "metrics.jsonl", history)
-            edge_index = train_edge_index(data)
-            nu, ni = num_users_items(data)
-            sampler = UniformNegativeSampler(edge_index, nu, ni)
+            objective.setup(data)
             stop = bad_evals >= cfg.patience > 0
             for epoch in range(start_epoch, cfg.epochs + 1):
                 if stop:
                     break
                 t0 = time.perf_counter()
-                loss = self._train_epoch(encoder, scorer, data, edge_index, sampler, opt, gen, epoch)
+                loss = self._train_epoch(encoder, scorer, data, objective, opt, gen, epoch)
                 rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "train_s": time.perf_counter() - t0}
                 if use_val and epoch % cfg.eval_every == 0:
                     val = self.evaluate(encoder, scorer, data, "val")
@@ -180,7 +210,7 @@ class Trainer:
                     _atomic_save({
                         "epoch": epoch, "config": asdict(cfg), "encoder": encoder.state_dict(),
                         "scorer": scorer.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "history": history, "best_epoch": best_epoch,
+                        "generator": gen.get_state(), "objective": objective.state_dict(), "history": history, "best_epoch": best_epoch,
                         "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
                     }, ckpt_path)  # type: ignore[arg-type]
             if not use_val:
@@ -193,43 +223,26 @@ class Trainer:
             _atomic_save({"encoder": encoder.state_dict(), "scorer": scorer.state_dict()}, out / "best.pt")
         return TrainResult(best_epoch, val_metrics, test_metrics, history)
 
-    def _train_epoch(self, encoder: Encoder, scorer: Scorer, data: HeteroData, edge_index: Tensor,
-                     sampler: UniformNegativeSampler, opt: torch.optim.Optimizer, gen: torch.Generator,
-                     epoch: int) -> float:
-        cfg = self.config
+    def _train_epoch(self, encoder: Encoder, scorer: Scorer, data: HeteroData, objective: Objective,
+                     opt: torch.optim.Optimizer, gen: torch.Generator, epoch: int) -> float:
         encoder.train()
-        perm = torch.randperm(edge_index.size(1), generator=gen)
+        scorer.train()
         total, n = 0.0, 0
-        batches = perm.split(cfg.batch_size)
-        it = batches
+        batches: Iterable[Tuple[Tensor, ...]] = objective.batches(data, self.config.batch_size, gen)
         if self.progress:
             from tqdm.auto import tqdm
-            it = tqdm(batches, desc=f"epoch {epoch}", leave=False)
-        for idx in it:
-            users, pos = edge_index[0, idx], edge_index[1, idx]
-            neg = sampler.sample(users, cfg.num_negatives, generator=gen)
-            emb = encoder(data)
-            u_e, p_e = emb.user[users], emb.item[pos]
-            n_e = emb.item[neg]
-            pos_s = scorer(u_e, p_e)
-            if neg.dim() == 2:  # [B, N] negatives: score as B*N pairs
-                d = u_e.shape[-1]
-                neg_s = scorer(u_e.repeat_interleave(neg.shape[1], 0), n_e.reshape(-1, d)).view(neg.shape)
-            else:
-                neg_s = scorer(u_e, n_e)
-            loss = bpr_loss(pos_s, neg_s)
-            if cfg.reg > 0:
-                loss = loss + cfg.reg * l2_reg(u_e, p_e, n_e, batch_size=len(idx))
-            if emb.aux_loss is not None:
-                loss = loss + emb.aux_loss
+            batches = tqdm(batches, desc=f"epoch {epoch}", leave=False)
+        for batch in batches:
+            loss = objective.loss(encoder, scorer, data, batch)
             if not torch.isfinite(loss):
                 raise ModelFitError(f"loss is {loss.item()} at epoch {epoch}; lower the learning rate "
-                                    f"(lr={cfg.lr}) or check the data")
+                                    f"(lr={self.config.lr}) or check the data")
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
+            rows = objective.num_rows(batch)
+            total += float(loss.detach()) * rows
+            n += rows
         return total / max(n, 1)
 
     @staticmethod

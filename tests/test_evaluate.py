@@ -113,13 +113,14 @@ def test_full_ranking_without_val_masking_and_byte_chunks(graph):
     assert with_val["recall@20"] != got["recall@20"]
 
 
-def test_full_ranking_val_split_and_cosine(graph):
+def test_full_ranking_val_split_and_cosine(graph, capsys):
     data, ue, ie = graph
     assert default_mask_splits(data, "val") == ["train"]
     assert default_mask_splits(data, "test") == ["train", "val"]
-    got = full_ranking(ue, ie, CosineScorer(), data, split="val", ks=(10,), chunk_size=6)
+    got = full_ranking(ue, ie, CosineScorer(), data, split="val", ks=(10,), chunk_size=6, progress=True)
     want = dense_reference(data, ue, ie, "val", (10,), ["train"], scorer=CosineScorer())
     assert_same(got, want)
+    assert capsys.readouterr().out == ""  # library code never prints (tqdm goes to stderr)
 
 
 def test_masked_items_never_in_topk(graph):
@@ -153,6 +154,7 @@ def test_k_larger_than_items_and_overlap_never_hit():
     assert chunk.hits.shape == (2, 10) and chunk.topk.indices.shape == (2, 4)
 
 
+@pytest.mark.filterwarnings("ignore:Sparse")
 def test_topk_items_exclude_forms(graph):
     data, ue, ie = graph
     users = torch.tensor([3, 9, 10, 40])
@@ -168,6 +170,16 @@ def test_topk_items_exclude_forms(graph):
     assert torch.equal(plain.indices, (ue[users] @ ie.t()).topk(5, dim=1).indices)
     with pytest.raises(ValueError):
         topk_items(ue[users], ie, DotScorer(), I + 1)
+
+
+def test_full_ranking_rejects_bad_arguments(graph):
+    data, ue, ie = graph
+    with pytest.raises(ValueError, match="mask the evaluated split"):
+        full_ranking(ue, ie, DotScorer(), data, mask_splits=["train", "test"])
+    with pytest.raises(ValueError, match="users"):
+        full_ranking(ue[:-1], ie, DotScorer(), data)
+    with pytest.raises(KeyError):
+        full_ranking(ue, ie, DotScorer(), data, split="nope")
 
 
 def test_scorers_pair_and_all_agree():

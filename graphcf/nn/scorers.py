@@ -9,6 +9,8 @@ Every scorer offers two entry points that must agree with each other:
   *every* item, used by full-ranking evaluation and top-K recommendation.
 
 ``score_all(u, v)[b, i] == forward(u[b:b+1], v[i:i+1])[0]`` up to floating point.
+``score_all`` must return a *new* tensor: full-ranking evaluation overwrites it in place
+(masking with ``-inf``) to avoid a copy of the ``[B, I]`` block.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
 """Samplers: negatives and training batches."""
-from graphcf.samplers.negative import UniformNegativeSampler
+from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 
-__all__ = ["UniformNegativeSampler"]
+__all__ = ["UniformNegativeSampler", "PopularityNegativeSampler"]

@@ -48,10 +48,14 @@ class UniformNegativeSampler:
             return torch.zeros_like(key, dtype=torch.bool)
         return self.pos_keys[pos] == key
 
+    def _draw(self, n: int, generator: Optional[torch.Generator]) -> Tensor:
+        """``n`` candidate items from the proposal distribution (uniform here)."""
+        return torch.randint(0, self.num_items, (n,), generator=generator)
+
     def sample(self, users: Tensor, num_negatives: int = 1, generator: Optional[torch.Generator] = None) -> Tensor:
         """One row of ``num_negatives`` negatives per user: ``[B]`` -> ``[B]`` (if 1) or ``[B, N]``."""
         u = users.repeat_interleave(num_negatives) if num_negatives > 1 else users
-        neg = torch.randint(0, self.num_items, u.shape, generator=generator)
+        neg = self._draw(u.numel(), generator)
         bad = self.is_positive(u, neg).nonzero().flatten()
         rounds = 0
         while len(bad):
@@ -59,6 +63,28 @@ class UniformNegativeSampler:
             if rounds > self.max_rounds:
                 raise RuntimeError(f"UniformNegativeSampler: {len(bad)} draws still positive after "
                                    f"{self.max_rounds} rounds (users with nearly every item?)")
-            neg[bad] = torch.randint(0, self.num_items, bad.shape, generator=generator)
+            neg[bad] = self._draw(bad.numel(), generator)
             bad = bad[self.is_positive(u[bad], neg[bad])]
         return neg.view(-1, num_negatives) if num_negatives > 1 else neg
+
+
+class PopularityNegativeSampler(UniformNegativeSampler):
+    r"""Negatives drawn with probability :math:`\propto c_j^{\alpha}` (:math:`c_j` = training count
+    of item :math:`j`; word2vec's :math:`\alpha = 0.75` by default), never a training positive.
+
+    Items with no training interaction get weight :math:`\epsilon`-small but non-zero
+    (``min_weight``) so every non-positive item stays reachable.
+    """
+
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int, alpha: float = 0.75,
+                 min_weight: float = 1e-3, max_rounds: int = 100) -> None:
+        super().__init__(edge_index, num_users, num_items, max_rounds)
+        counts = torch.bincount(edge_index[1].long(), minlength=self.num_items).double()
+        w = counts.pow(alpha)
+        self.weights = torch.where(counts > 0, w, torch.full_like(w, min_weight * max(float(w.max()), 1.0)))
+        self.probs = (self.weights / self.weights.sum()).float()
+
+    def _draw(self, n: int, generator: Optional[torch.Generator]) -> Tensor:
+        if n == 0:
+            return torch.zeros(0, dtype=torch.long)
+        return torch.multinomial(self.probs, n, replacement=True, generator=generator)

@@ -1,7 +1,7 @@
 """The encoder interface shared by every graphcf model."""
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -45,8 +45,23 @@ class Encoder(nn.Module):
     def fit_statistics(self, data: HeteroData) -> None:
         """Hook for encoders with closed-form state (e.g. popularity); default: nothing."""
 
-    def forward(self, data: HeteroData) -> UserItemEmbeddings:  # pragma: no cover - abstract
+    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:  # pragma: no cover
+        """Representations of all users (or of ``users`` only, ``[B, d]``) and all items."""
         raise NotImplementedError
+
+    def reg_embeddings(self, emb: UserItemEmbeddings, users: Tensor, *items: Tensor) -> Sequence[Tensor]:
+        """The batch rows that the L2 penalty applies to.
+
+        Default: the output rows ``emb.user[users]``, ``emb.item[i]`` for each item
+        tensor. Graph encoders override this to regularise their layer-0 (ego)
+        embeddings instead, as LightGCN and NGCF do.
+        """
+        return [emb.user[users], *(emb.item[i] for i in items)]
+
+    @staticmethod
+    def select_users(user: Tensor, users: Optional[Tensor]) -> Tensor:
+        """``user`` rows for ``users`` (all rows when ``users`` is ``None``)."""
+        return user if users is None else user[users]
 
     def extra_repr(self) -> str:
         return f"num_users={self.num_users}, num_items={self.num_items}"

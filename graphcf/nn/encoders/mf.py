@@ -1,7 +1,10 @@
 """Matrix factorisation (BPR-MF) as a zero-hop encoder."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
+from torch import Tensor
 from torch import nn
 from torch_geometric.data import HeteroData
 
@@ -33,9 +36,9 @@ class MFEncoder(Encoder):
         nn.init.normal_(self.user_emb.weight, std=self.init_std)
         nn.init.normal_(self.item_emb.weight, std=self.init_std)
 
-    def forward(self, data: HeteroData) -> UserItemEmbeddings:
+    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
         self.check_graph(data)
-        return UserItemEmbeddings(self.user_emb.weight, self.item_emb.weight)
+        return UserItemEmbeddings(self.select_users(self.user_emb.weight, users), self.item_emb.weight)
 
     def extra_repr(self) -> str:
         return f"{self.num_users}, {self.num_items}, dim={self.dim}"

@@ -1,7 +1,10 @@
 """Popularity baseline as a zero-hop encoder."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
+from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphcf.nn.encoders.base import Encoder
@@ -25,7 +28,8 @@ class PopularityEncoder(Encoder):
         edge_index = self.check_graph(data)
         self.item_count.copy_(torch.bincount(edge_index[1], minlength=self.num_items).float().unsqueeze(1))
 
-    def forward(self, data: HeteroData) -> UserItemEmbeddings:
+    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
         self.check_graph(data)
-        user = torch.ones(self.num_users, 1, device=self.item_count.device)
+        n = self.num_users if users is None else len(users)
+        user = torch.ones(n, 1, device=self.item_count.device)
         return UserItemEmbeddings(user, self.item_count)

@@ -1,0 +1,216 @@
+"""Training objectives: what a mini-batch is and how its loss is computed.
+
+An objective owns the batch construction (which uses a sampler) and the loss (a pure
+function from :mod:`graphcf.losses`). The :class:`~graphcf.train.Trainer` only runs
+the loop, so one trainer serves pairwise (BPR), pointwise (NCF's log loss with sampled
+negatives) and user-row (Mult-VAE's multinomial likelihood) models alike.
+
+Every objective has a small ``state_dict`` (e.g. the KL-annealing step counter), saved
+in the trainer's checkpoint so a resumed run continues the same schedule.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from graphcf.data.build import num_users_items, train_edge_index
+from graphcf.losses import bce_loss, bpr_loss, l2_reg, multinomial_nll
+from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.scorers import Scorer
+from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
+
+Batch = Tuple[Tensor, ...]
+
+
+def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
+    """Score ``u [B, d]`` against ``items_emb [B, d]`` or ``[B, N, d]`` -> ``[B]`` / ``[B, N]``."""
+    if items_emb.dim() == 2:
+        return scorer(u, items_emb)
+    b, n, d = items_emb.shape
+    return scorer(u.repeat_interleave(n, 0), items_emb.reshape(b * n, d)).view(b, n)
+
+
+def anneal_beta(step: int, total_steps: int, cap: float) -> float:
+    r"""Linear KL annealing (Liang et al. 2018): :math:`\beta = \min(\text{cap}, \text{step} / \text{total})`."""
+    if total_steps <= 0:
+        return cap
+    return min(cap, step / total_steps)
+
+
+class Objective:
+    """Base class; subclasses implement :meth:`batches` and :meth:`loss`."""
+
+    def setup(self, data: HeteroData) -> None:
+        """Build samplers / caches for this training graph (called once per fit)."""
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def num_rows(self, batch: Batch) -> int:
+        return int(batch[0].numel())
+
+    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
+        raise NotImplementedError
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        pass
+
+
+class PairwiseObjective(Objective):
+    r"""BPR over (user, positive, negatives) triples: one epoch visits every training edge once.
+
+    .. math::
+        \mathcal{L} = \text{BPR}(\hat y_{ui}, \hat y_{uj}) + \lambda \, \Omega(\mathbf{e}_u, \mathbf{e}_i, \mathbf{e}_j)
+
+    Args:
+        num_negatives: negatives per positive.
+        reg: :math:`\lambda`, weight of :func:`~graphcf.losses.l2_reg` on the batch rows of
+            the encoder's regularised embeddings (``Encoder.reg_embeddings``; by default
+            the output rows).
+        sampler: ``"uniform"`` or ``"popularity"`` (weight ``count^alpha``).
+        popularity_alpha: exponent of the popularity sampler.
+    """
+
+    def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
+                 popularity_alpha: float = 0.75) -> None:
+        if sampler not in ("uniform", "popularity"):
+            raise ValueError(f"PairwiseObjective: sampler must be 'uniform' or 'popularity', got {sampler!r}")
+        self.num_negatives = num_negatives
+        self.reg = reg
+        self.sampler_name = sampler
+        self.popularity_alpha = popularity_alpha
+
+    def setup(self, data: HeteroData) -> None:
+        nu, ni = num_users_items(data)
+        ei = train_edge_index(data)
+        if self.sampler_name == "uniform":
+            self.sampler: UniformNegativeSampler = UniformNegativeSampler(ei, nu, ni)
+        else:
+            self.sampler = PopularityNegativeSampler(ei, nu, ni, alpha=self.popularity_alpha)
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        ei = train_edge_index(data)
+        perm = torch.randperm(ei.size(1), generator=generator)
+        for idx in perm.split(batch_size):
+            users, pos = ei[0, idx], ei[1, idx]
+            neg = self.sampler.sample(users, self.num_negatives, generator=generator)
+            yield users, pos, neg
+
+    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
+        users, pos, neg = batch
+        emb = encoder(data)
+        u, p, n = emb.user[users], emb.item[pos], emb.item[neg]
+        loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n))
+        if self.reg > 0:
+            loss = loss + self.reg * l2_reg(*encoder.reg_embeddings(emb, users, pos, neg), batch_size=len(users))
+        if emb.aux_loss is not None:
+            loss = loss + emb.aux_loss
+        return loss
+
+
+class PointwiseObjective(Objective):
+    r"""NCF's pointwise log loss (He et al., WWW 2017): each epoch pairs every training
+    positive with ``num_negatives`` fresh uniform negatives (label 0), shuffled together.
+
+    .. math::
+        \mathcal{L} = -\sum_{(u,i) \in \mathcal{Y}} \log \sigma(\hat y_{ui})
+                      -\sum_{(u,j) \in \mathcal{Y}^-} \log(1 - \sigma(\hat y_{uj}))
+
+    averaged over the batch. Args: ``num_negatives`` (paper: 4), ``reg`` (L2 on the batch rows).
+    """
+
+    def __init__(self, num_negatives: int = 4, reg: float = 0.0) -> None:
+        self.num_negatives = num_negatives
+        self.reg = reg
+
+    def setup(self, data: HeteroData) -> None:
+        nu, ni = num_users_items(data)
+        self.sampler = UniformNegativeSampler(train_edge_index(data), nu, ni)
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        ei = train_edge_index(data)
+        r = self.num_negatives
+        neg_users = ei[0].repeat_interleave(r)
+        neg_items = self.sampler.sample(neg_users, 1, generator=generator)
+        users = torch.cat([ei[0], neg_users])
+        items = torch.cat([ei[1], neg_items])
+        labels = torch.cat([torch.ones(ei.size(1)), torch.zeros(len(neg_users))])
+        perm = torch.randperm(len(users), generator=generator)
+        for idx in perm.split(batch_size):
+            yield users[idx], items[idx], labels[idx]
+
+    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
+        users, items, labels = batch
+        emb = encoder(data)
+        u, i = emb.user[users], emb.item[items]
+        loss = bce_loss(scorer(u, i), labels)
+        if self.reg > 0:
+            loss = loss + self.reg * l2_reg(*encoder.reg_embeddings(emb, users, items), batch_size=len(users))
+        if emb.aux_loss is not None:
+            loss = loss + emb.aux_loss
+        return loss
+
+
+class MultinomialObjective(Objective):
+    r"""Mult-VAE / Mult-DAE (Liang et al., WWW 2018): batches of users, multinomial
+    log-likelihood of each user's training row, plus :math:`\beta` times the encoder's
+    auxiliary loss (the KL term), with :math:`\beta` annealed linearly from 0 to
+    ``anneal_cap`` over ``anneal_steps`` updates (paper: 200,000 and 0.2).
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_u \sum_i x_{ui} \log \operatorname{softmax}(\hat{\mathbf{y}}_u)_i
+        + \beta \, \mathrm{KL}
+
+    The step counter is part of :meth:`state_dict`, so resumed runs keep the schedule.
+    """
+
+    def __init__(self, anneal_steps: int = 200_000, anneal_cap: float = 0.2) -> None:
+        self.anneal_steps = anneal_steps
+        self.anneal_cap = anneal_cap
+        self.step = 0
+
+    def setup(self, data: HeteroData) -> None:
+        from graphcf.data.build import user_item_csr
+
+        nu, ni = num_users_items(data)
+        self.rows = user_item_csr(train_edge_index(data), nu, ni)
+        deg = self.rows.crow_indices().diff()
+        self.users_with_items = torch.nonzero(deg > 0).flatten()
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        users = self.users_with_items[torch.randperm(len(self.users_with_items), generator=generator)]
+        for b in users.split(batch_size):
+            yield (b,)
+
+    @property
+    def beta(self) -> float:
+        return anneal_beta(self.step, self.anneal_steps, self.anneal_cap)
+
+    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
+        (users,) = batch
+        emb = encoder(data, users=users)
+        logits = scorer.score_all(emb.user, emb.item)
+        target = self.rows.index_select(0, users).to_dense()
+        loss = multinomial_nll(logits, target)
+        if emb.aux_loss is not None:
+            loss = loss + self.beta * emb.aux_loss
+        if encoder.training:
+            self.step += 1
+        return loss
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.step = int(state.get("step", 0))
+
+
+OBJECTIVES = {"bpr": PairwiseObjective, "bce": PointwiseObjective, "multinomial": MultinomialObjective}
