@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 import torch_geometric  # noqa: E402
 
-from graphcf.data import Interactions, split_edge_index, to_heterodata  # noqa: E402
+from graphcf.data import Interactions, num_users_items, split_edge_index, to_heterodata  # noqa: E402
 from graphcf.evaluate import full_ranking  # noqa: E402
 from graphcf.nn import DotScorer  # noqa: E402
 
@@ -67,7 +67,7 @@ def read_lightgcn(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     return np.concatenate(users), np.concatenate(items)
 
 
-def load(data_dir: Path, dim: int, seed: int):
+def build_numpy(data_dir: Path):
     tr_u, tr_i = read_lightgcn(data_dir / "train.txt")
     te_u, te_i = read_lightgcn(data_dir / "test.txt")
     nu = int(max(tr_u.max(), te_u.max())) + 1
@@ -76,11 +76,38 @@ def load(data_dir: Path, dim: int, seed: int):
         "train": Interactions(torch.from_numpy(tr_u), torch.from_numpy(tr_i), nu, ni),
         "test": Interactions(torch.from_numpy(te_u), torch.from_numpy(te_i), nu, ni),
     }
-    data = to_heterodata(splits)
+    return to_heterodata(splits)
+
+
+def load(data_dir: Path, dim: int, seed: int, parser: str = "auto"):
+    """Graph + seeded random embeddings; returns ``(data, user_emb, item_emb, parser_used)``."""
+    data, used = None, "numpy"
+    if parser in ("auto", "graphcf"):
+        try:
+            from graphcf.data.loaders import load_lightgcn_dir
+
+            data, _ = load_lightgcn_dir(data_dir)
+            used = "graphcf.data.loaders.load_lightgcn_dir"
+        except Exception as exc:  # the loader is optional here; fall back to the local parser
+            if parser == "graphcf":
+                raise
+            logger.warning("load_lightgcn_dir unavailable (%s: %s); using the numpy parser",
+                           type(exc).__name__, exc)
+    if data is None:
+        data = build_numpy(data_dir)
+    nu, ni = num_users_items(data)
     g = torch.Generator().manual_seed(seed)
     user_emb = torch.randn(nu, dim, generator=g) * 0.1
     item_emb = torch.randn(ni, dim, generator=g) * 0.1
-    return data, user_emb, item_emb
+    return data, user_emb, item_emb, used
+
+
+def resolve_data_dir(arg: str) -> Path:
+    """A relative ``--data-dir`` is taken from the current directory, else from the repo root."""
+    p = Path(arg)
+    if p.is_absolute() or (p / "train.txt").exists():
+        return p.resolve()
+    return (REPO / p).resolve()
 
 
 # ------------------------------------------------------------------ variants
@@ -121,7 +148,7 @@ def _proc_status() -> Dict[str, int]:
 
 def child(args) -> None:
     torch.set_num_threads(args.threads)
-    data, user_emb, item_emb = load(Path(args.data_dir), args.dim, args.seed)
+    data, user_emb, item_emb, _ = load(resolve_data_dir(args.data_dir), args.dim, args.seed, args.parser)
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -142,7 +169,8 @@ def child(args) -> None:
 def measure_memory(args, variant: str) -> Dict[str, object]:
     cmd = [sys.executable, __file__, "--_child", variant, "--data-dir", str(args.data_dir),
            "--threads", str(args.threads), "--k", str(args.k), "--dim", str(args.dim),
-           "--seed", str(args.seed), "--max-chunk-bytes", str(args.max_chunk_bytes)]
+           "--seed", str(args.seed), "--max-chunk-bytes", str(args.max_chunk_bytes),
+           "--parser", args.parser]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -152,7 +180,10 @@ def measure_memory(args, variant: str) -> Dict[str, object]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "gowalla"))
+    p.add_argument("--data-dir", default="../shared/data/gowalla",
+                   help="LightGCN-format directory; relative paths: from the cwd, else the repo root")
+    p.add_argument("--parser", choices=["auto", "graphcf", "numpy"], default="auto",
+                   help="auto: graphcf.data.loaders.load_lightgcn_dir if importable, else the numpy parser")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--k", type=int, default=20)
@@ -171,12 +202,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    data, user_emb, item_emb = load(Path(args.data_dir), args.dim, args.seed)
+    data_dir = resolve_data_dir(args.data_dir)
+    data, user_emb, item_emb, parser = load(data_dir, args.dim, args.seed, args.parser)
     nu, ni = user_emb.shape[0], item_emb.shape[0]
     n_train = split_edge_index(data, "train").shape[1]
     n_test_users = int(torch.unique(split_edge_index(data, "test")[0]).numel())
-    logger.info("loaded %s in %.1fs: %d users (%d with test items), %d items, %d train edges",
-                args.data_dir, time.perf_counter() - t0, nu, n_test_users, ni, n_train)
+    logger.info("loaded %s with %s in %.1fs: %d users (%d with test items), %d items, %d train edges",
+                data_dir, parser, time.perf_counter() - t0, nu, n_test_users, ni, n_train)
 
     logging.getLogger("graphcf").setLevel(logging.WARNING)  # keep per-run logs quiet
     times: Dict[str, list] = {v: [] for v in VARIANTS}
@@ -201,7 +233,7 @@ def main() -> None:
     print(f"bench_eval: Gowalla full ranking, {n_test_users} test users x {ni} items, d={args.dim}, "
           f"top-{args.k}, chunks of {rows} users ({args.max_chunk_bytes / 2**20:.0f} MiB scores); "
           f"torch {torch.__version__}, torch_geometric {torch_geometric.__version__}, "
-          f"threads {torch.get_num_threads()}, repeats {args.repeats}")
+          f"threads {torch.get_num_threads()}, repeats {args.repeats}, data read by {parser}")
     print()
     print("| variant | what runs | median s | min s | ratio vs floor | extra peak RSS MiB | recall@20 | ndcg@20 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -186,6 +186,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from graphcf.plot import plot_run
+
+    path = plot_run(args.run_dir, args.out)
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphcf", description="Graph collaborative filtering on PyG.")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -227,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--users", nargs="+", required=True, help="raw user ids")
     r.add_argument("--k", type=int, default=10)
     r.set_defaults(func=cmd_recommend)
+    pl = sub.add_parser("plot", help="draw training curves (loss, validation metrics) of a run to PNG")
+    pl.add_argument("run_dir")
+    pl.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
+    pl.set_defaults(func=cmd_plot)
     return p
 
 

@@ -237,12 +237,20 @@ def default_mask_splits(data: HeteroData, split: str) -> List[str]:
     return ["train"]
 
 
-def _chunk_rows(num_items: int, item_emb: Tensor, chunk_size: Optional[int], max_chunk_bytes: int) -> int:
+def _chunk_rows(num_items: int, item_emb: Tensor, chunk_size: Optional[int], max_chunk_bytes: int,
+                scorer: Optional[Scorer] = None) -> int:
+    """Users per chunk: ``chunk_size``, or as many as fit ``max_chunk_bytes``.
+
+    A user row costs ``I * max(4, element size) * pair_cost`` bytes, where the scorer's
+    optional ``pair_cost`` (default 1) counts the floats its ``score_all`` materialises
+    per (user, item) pair (e.g. the ``[B, I, h]`` block of an NCF MLP tower).
+    """
     if chunk_size is not None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         return int(chunk_size)
     bytes_per_row = max(1, num_items) * max(4, item_emb.element_size())
+    bytes_per_row *= max(1, int(getattr(scorer, "pair_cost", 1)))
     return max(1, int(max_chunk_bytes) // bytes_per_row)
 
 
@@ -291,7 +299,7 @@ def iter_ranking(
                 "%d held-out '%s' pairs also occur in masked splits %s; they count in |test| "
                 "but can never be hit", overlap, split, mask_splits)
 
-    rows = _chunk_rows(num_items, item_emb, chunk_size, max_chunk_bytes)
+    rows = _chunk_rows(num_items, item_emb, chunk_size, max_chunk_bytes, scorer)
     k_eff = min(k, num_items)
     n_eval = int(eval_users.numel())
     num_chunks = math.ceil(n_eval / rows) if n_eval else 0

@@ -162,8 +162,9 @@ class PointwiseObjective(Objective):
 class MultinomialObjective(Objective):
     r"""Mult-VAE / Mult-DAE (Liang et al., WWW 2018): batches of users, multinomial
     log-likelihood of each user's training row, plus :math:`\beta` times the encoder's
-    auxiliary loss (the KL term), with :math:`\beta` annealed linearly from 0 to
-    ``anneal_cap`` over ``anneal_steps`` updates (paper: 200,000 and 0.2).
+    auxiliary loss (the KL term), with :math:`\beta = \min(\text{cap}, t / T)` after
+    :math:`t` updates, :math:`T` = ``anneal_steps`` (paper: 200,000 and cap 0.2, so
+    :math:`\beta` grows linearly and reaches the cap after ``cap * anneal_steps`` updates).
 
     .. math::
         \mathcal{L} = -\frac{1}{B}\sum_u \sum_i x_{ui} \log \operatorname{softmax}(\hat{\mathbf{y}}_u)_i
@@ -194,12 +195,28 @@ class MultinomialObjective(Objective):
     def beta(self) -> float:
         return anneal_beta(self.step, self.anneal_steps, self.anneal_cap)
 
+    def _target(self, users: Tensor, like: Tensor) -> Tensor:
+        """Dense ``[B, I]`` training rows of ``users``, dtype/device of ``like``.
+
+        Gathered from the CSR arrays: torch has no ``index_select`` for sparse CSR tensors.
+        """
+        crow, col, val = self.rows.crow_indices(), self.rows.col_indices(), self.rows.values()
+        users = users.to(crow.device).long()
+        start = crow[users]
+        counts = crow[users + 1] - start
+        total = int(counts.sum())
+        local = torch.repeat_interleave(torch.arange(len(users), device=crow.device), counts, output_size=total)
+        first = torch.cumsum(counts, 0) - counts  # position of each row's first entry in the batch
+        idx = start[local] + torch.arange(total, device=crow.device) - first[local]
+        target = torch.zeros(len(users), self.rows.shape[1], dtype=like.dtype, device=like.device)
+        target[local.to(like.device), col[idx].to(like.device)] = val[idx].to(like.device, like.dtype)
+        return target
+
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         (users,) = batch
         emb = encoder(data, users=users)
         logits = scorer.score_all(emb.user, emb.item)
-        target = self.rows.index_select(0, users).to_dense()
-        loss = multinomial_nll(logits, target)
+        loss = multinomial_nll(logits, self._target(users, logits))
         if emb.aux_loss is not None:
             loss = loss + self.beta * emb.aux_loss
         if encoder.training:

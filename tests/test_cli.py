@@ -70,3 +70,12 @@ def test_local_path_training(tmp_path):
     assert main(["train", "--model", "mf", "--path", str(d), "--format", "lightgcn", "--epochs", "2",
                  "--dim", "4", "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["test"]["num_users"] == 10
+
+
+def test_plot_draws_png(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(_config(tmp_path)), "--out", str(out), "--no-progress"]) == 0
+    assert main(["plot", str(out)]) == 0
+    png = out / "curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert main(["plot", str(tmp_path / "nothing")]) == 2

@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# make tests/contracts.py importable as `contracts` from any test sub-directory
+sys.path.insert(0, str(Path(__file__).parent))
