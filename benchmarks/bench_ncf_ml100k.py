@@ -296,7 +296,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--factors", default="8,16,32,64", help="comma-separated predictive factors")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per model")
     p.add_argument("--patience", type=int, default=3, help="epochs without a better val HR@10 before stopping")
-    p.add_argument("--sgd-lrs", default="0.01,0.1", help="SGD learning rates tried for NeuMF-pre")
+    p.add_argument("--sgd-lrs", default="0.05,0.5", help="SGD learning rates tried for NeuMF-pre")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")

@@ -39,6 +39,7 @@ __all__ = [
     "default_mask_splits",
     "ncf_protocol",
     "sample_ncf_negatives",
+    "ncf_evaluate",
 ]
 
 #: Items to exclude, per user of a batch: a ``torch.sparse_csr`` ``[B, I]`` tensor or
@@ -575,3 +576,40 @@ def sample_ncf_negatives(
             out[r[tr], filled[r][tr] + tc] = order[tr, tc]
             filled[r] += need
     return out
+
+
+@torch.no_grad()
+def ncf_evaluate(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    scorer: Scorer,
+    data: HeteroData,
+    split: str = "test",
+    ks: Iterable[int] = (10,),
+    num_negatives: int = 99,
+    generator: Optional[torch.Generator] = None,
+) -> Dict[str, float]:
+    """The NCF protocol on a split of a graph: each held-out edge ranked among its negatives.
+
+    The negatives are ``data[INTERACTS][f"{split}_neg_items"]`` when the graph carries
+    them (e.g. from an NCF ``.test.negative`` file via
+    :func:`graphcf.data.loaders.load_ncf`), otherwise ``num_negatives`` are sampled
+    with ``generator`` by :func:`sample_ncf_negatives`, never an item the user has in
+    any split of the graph.
+    """
+    from graphcf.typing import INTERACTS
+
+    held = split_edge_index(data, split)
+    store = data[INTERACTS]
+    key = f"{split}_neg_items"
+    if key in store:
+        neg = store[key]
+        if neg.shape[0] != held.shape[1]:
+            raise ValueError(f"ncf_evaluate: {key} has {neg.shape[0]} rows but split '{split}' has "
+                             f"{held.shape[1]} edges")
+    else:
+        _, num_items = num_users_items(data)
+        others = [split_edge_index(data, s) for s in ("train", "val", "test") if s != split and has_split(data, s)]
+        known = torch.cat(others, dim=1) if others else held[:, :0]
+        neg = sample_ncf_negatives(known, held[0], held[1], num_items, num_negatives, generator=generator)
+    return ncf_protocol(user_emb, item_emb, scorer, held[0], held[1], neg, ks=ks)

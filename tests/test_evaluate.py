@@ -274,3 +274,26 @@ def test_sample_ncf_negatives_too_few_items():
     # exactly 99 allowed is fine and returns all of them
     neg = sample_ncf_negatives(train, torch.tensor([0]), torch.tensor([99]), 195)
     assert sorted(neg[0].tolist()) == [i for i in range(95, 195) if i != 99]
+
+
+def test_ncf_evaluate_given_and_sampled_negatives():
+    import torch
+    from graphcf.data import Interactions, to_heterodata
+    from graphcf.evaluate import ncf_evaluate
+    from graphcf.nn.scorers import DotScorer
+    from graphcf.typing import INTERACTS
+
+    # 3 users, 6 items; user u's test item is u; item embedding makes item 0..2 score high for matching user
+    train = Interactions(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), 3, 6)
+    test = Interactions(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), 3, 6)
+    data = to_heterodata({"train": train, "test": test})
+    user = torch.eye(3, 6, dtype=torch.float64)
+    item = torch.eye(6, dtype=torch.float64) * torch.tensor([1.0, 1.0, 0.0, 0, 0, 0], dtype=torch.float64)[:, None]
+    data[INTERACTS].test_neg_items = torch.tensor([[1, 2], [0, 2], [0, 1]])
+    got = ncf_evaluate(user, item, DotScorer(), data, ks=(1,))
+    # users 0 and 1 rank their item first; user 2's item scores 0 = its negatives (ties count against)
+    assert got["hr@1"] == pytest.approx(2 / 3)
+    del data[INTERACTS].test_neg_items
+    g = torch.Generator().manual_seed(0)
+    sampled = ncf_evaluate(user, item, DotScorer(), data, ks=(1,), num_negatives=4, generator=g)
+    assert sampled["num_users"] == 3 and sampled["hr@1"] == pytest.approx(2 / 3)

@@ -107,15 +107,23 @@ def _history_rows(rows: Any, num_items: int, device: torch.device) -> _Rows:
         if t.dim() != 2:
             raise ValueError(f"encode_history: expected a 2-D [B, I] history, got shape {tuple(t.shape)}")
         shape = tuple(t.shape)
-        if t.layout == torch.sparse_coo:
-            t = t.coalesce().to_sparse_csr()
-        elif t.layout == torch.strided:
-            t = (t if t.is_floating_point() else t.float()).to_sparse_csr()
-        elif t.layout != torch.sparse_csr:
+        if t.layout == torch.sparse_csr:
+            crow, col, val = t.crow_indices(), t.col_indices(), t.values()
+        elif t.layout in (torch.sparse_coo, torch.strided):
+            if t.layout == torch.sparse_coo:
+                t = t.coalesce()  # sorted row-major
+                (row, col), val = t.indices(), t.values()
+            else:
+                row, col = t.nonzero(as_tuple=True)  # row-major order
+                val = t[row, col]
+            crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
+            torch.cumsum(torch.bincount(row, minlength=shape[0]), 0, out=crow[1:])
+        else:
             raise TypeError(f"encode_history: unsupported layout {t.layout}; use sparse CSR/COO or dense")
-        crow, col, val = t.crow_indices(), t.col_indices(), t.values()
     if len(shape) != 2 or shape[1] != num_items:
         raise ValueError(f"encode_history: history must be [B, {num_items}] (one column per item), got {shape}")
+    if not val.is_floating_point():
+        val = val.float()
     return _Rows(crow.to(device=device, dtype=torch.long), col.to(device=device, dtype=torch.long),
                  val.to(device=device))
 
