@@ -33,7 +33,7 @@ from graphcf.config import dataclass_from  # noqa: E402
 from graphcf.data.build import has_split  # noqa: E402
 from graphcf.data.loaders import load_lightgcn_dir, load_triples_dir  # noqa: E402
 from graphcf.data.source import with_validation  # noqa: E402
-from graphcf.models import build_model  # noqa: E402
+from graphcf.models import build_model, default_train_args  # noqa: E402
 from graphcf.seed import seed_everything  # noqa: E402
 from graphcf.train import Trainer, TrainConfig  # noqa: E402
 
@@ -67,7 +67,7 @@ def main() -> None:
     for a in args.set:
         _set(cfg, a)
     model_args = cfg.get("model_args", {})
-    train_args = cfg.get("train", {})
+    train_args = {**default_train_args(args.model), **cfg.get("train", {})}
     load = load_lightgcn_dir if args.format == "lightgcn" else load_triples_dir
     full, _ = load(args.data)
     own_val = has_split(full, "val")

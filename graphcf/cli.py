@@ -58,6 +58,12 @@ def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
     if args.model:
         cfg["model"] = args.model
     cfg.setdefault("model", "mf")
+    from graphcf.models import default_train_args
+
+    try:
+        cfg["train"] = {**default_train_args(cfg["model"]), **cfg["train"]}
+    except ValueError:
+        pass  # unknown model: build_model reports it with the list of known models
     if args.dataset:
         cfg["data"]["dataset"] = args.dataset
     if args.path:

@@ -10,11 +10,9 @@ in the trainer's checkpoint so a resumed run continues the same schedule.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 

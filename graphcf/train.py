@@ -51,8 +51,9 @@ class TrainConfig:
         sampler: negatives for ``bpr``: ``"uniform"`` or ``"popularity"``.
         optimizer: ``"adam"`` or ``"sgd"`` (NeuMF fine-tuning after pretraining, as in the paper).
         momentum: SGD momentum.
-        anneal_steps, anneal_cap: KL-weight schedule of ``multinomial`` (beta from 0 to the cap
-            over this many updates; paper: 200,000 and 0.2).
+        anneal_steps, anneal_cap: KL-weight schedule of ``multinomial``:
+            ``beta = min(anneal_cap, step / anneal_steps)`` (paper: 200,000 and 0.2, so the cap
+            is reached after 40,000 updates).
     """
 
     epochs: int = 50
@@ -175,6 +176,7 @@ class Trainer:
                 scorer.load_state_dict(ck["scorer"])
                 opt.load_state_dict(ck["optimizer"])
                 gen.set_state(ck["generator"])
+                torch.set_rng_state(ck["torch_rng"])  # for modules using the default RNG (dropout)
                 objective.load_state_dict(ck["objective"])
                 history, best_epoch, best_score = ck["history"], ck["best_epoch"], ck["best_score"]
                 bad_evals, best_state, start_epoch = ck["bad_evals"], ck["best_state"], ck["epoch"] + 1
@@ -210,7 +212,7 @@ class Trainer:
                     _atomic_save({
                         "epoch": epoch, "config": asdict(cfg), "encoder": encoder.state_dict(),
                         "scorer": scorer.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "objective": objective.state_dict(), "history": history, "best_epoch": best_epoch,
+                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "objective": objective.state_dict(), "history": history, "best_epoch": best_epoch,
                         "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
                     }, ckpt_path)  # type: ignore[arg-type]
             if not use_val:

@@ -321,16 +321,27 @@ def test_full_ranking_with_mlp_scorer_and_small_chunks(data):
 # ------------------------------------------------------------------ end to end
 
 
-def test_tiny_fit_beats_popularity(data):
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight the other jobs of a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("model,args", [("gmf", {"dim": 8}), ("mlp", {"dim": 16, "num_layers": 2}),
+                                        ("neumf", {"gmf_dim": 8, "mlp_dim": 16, "num_layers": 2})])
+def test_tiny_fit_beats_popularity(data, one_thread, model, args):
     nu, ni = data["user"].num_nodes, data["item"].num_nodes
     pop = Trainer(TrainConfig(epochs=0)).fit(PopularityEncoder(nu, ni), data).test["recall@20"]
     # eval_every=0: the trainer's best-epoch restore covers the encoder only, so the last
     # epoch is used for encoder and scorer alike
-    cfg = TrainConfig(**{**default_train_args("neumf"), "epochs": 12, "lr": 0.01, "seed": 0, "eval_every": 0,
+    cfg = TrainConfig(**{**default_train_args(model), "epochs": 6, "lr": 0.01, "seed": 0, "eval_every": 0,
                          "patience": 0})
-    assert cfg.loss == "bce" and cfg.num_negatives == 4
+    assert cfg.loss == "bce" and cfg.num_negatives == 4 and cfg.batch_size == 256
     torch.manual_seed(0)
-    enc, sc = build_model("neumf", nu, ni, {"gmf_dim": 8, "mlp_dim": 16, "num_layers": 2})
+    enc, sc = build_model(model, nu, ni, args)
     res = Trainer(cfg).fit(enc, data, sc)
     assert res.history[-1]["loss"] < res.history[0]["loss"]
-    assert res.test["recall@20"] > pop + 0.05, (res.test["recall@20"], pop)
+    assert res.test["recall@20"] > pop + 0.1, (res.test["recall@20"], pop)
