@@ -31,6 +31,18 @@ def checkerboard(n: int = 40):
     return data, torch.arange(n)
 
 
+@pytest.fixture(scope="class")
+def fitted(request):
+    """The contract class's model, trained once per test class on :func:`checkerboard`."""
+    self = request.cls()
+    torch.manual_seed(0)
+    data, held = checkerboard(self.n)
+    enc, scorer = self.make_model(self.n, self.n)
+    Trainer(self.train_config()).fit(enc, data, scorer)
+    enc.eval()
+    return data, held, enc, scorer
+
+
 class EncoderContract:
     """No ``Test`` prefix: pytest collects only the subclasses."""
 
@@ -42,14 +54,6 @@ class EncoderContract:
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=60, batch_size=64, lr=0.05, reg=0.0, eval_every=0, seed=0)
 
-    @pytest.fixture(scope="class")
-    def fitted(self):
-        torch.manual_seed(0)
-        data, held = checkerboard(self.n)
-        enc, scorer = self.make_model(self.n, self.n)
-        Trainer(self.train_config()).fit(enc, data, scorer)
-        enc.eval()
-        return data, held, enc, scorer
 
     def test_checkerboard_top1_is_heldout(self, fitted):
         data, held, enc, scorer = fitted
