@@ -121,3 +121,11 @@ def test_popularity_scores_are_counts(data):
     emb = pop(data)
     counts = torch.bincount(data["user", "interacts", "item"].edge_index[1], minlength=data["item"].num_nodes)
     assert torch.equal(DotScorer().score_all(emb.user[:2], emb.item)[0], counts.float())
+
+
+def test_bf16_precision_trains_close_to_fp32(data):
+    r32 = Trainer(TrainConfig(**CFG)).fit(_mf(data), data)
+    r16 = Trainer(TrainConfig(**{**CFG, "precision": "bf16"})).fit(_mf(data), data)
+    assert abs(r16.test["recall@20"] - r32.test["recall@20"]) < 0.1
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
