@@ -79,3 +79,21 @@ def test_plot_draws_png(tmp_path, capsys):
     png = out / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert main(["plot", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("model,args,loss", [
+    ("neumf", {"gmf_dim": 4, "mlp_dim": 8, "num_layers": 1}, "bce"),
+    ("multvae", {"hidden_dims": [16], "latent_dim": 4}, "multinomial"),
+    ("multdae", {"hidden_dims": [16], "latent_dim": 4}, "multinomial"),
+])
+def test_train_zero_hop_models_with_their_default_objective(tmp_path, model, args, loss):
+    cfg = {"model": model, "model_args": args, "data": SMALL, "train": {"epochs": 2, "ks": [20], "metric": "recall@20"}}
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / model
+    assert main(["train", "--config", str(p), "--out", str(out), "--no-progress"]) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["train"]["loss"] == loss  # the model's default objective, merged under the user's keys
+    assert resolved["train"]["epochs"] == 2
+    res = json.loads((out / "results.json").read_text())
+    assert res["test"]["num_users"] == 150 and 0 <= res["test"]["recall@20"] <= 1

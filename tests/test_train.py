@@ -129,3 +129,32 @@ def test_bf16_precision_trains_close_to_fp32(data):
     assert abs(r16.test["recall@20"] - r32.test["recall@20"]) < 0.1
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp8")
+
+
+def test_popularity_sampler_follows_count_power_and_avoids_positives():
+    from graphcf.samplers import PopularityNegativeSampler
+
+    # item counts 1, 2, 4, 8 (users 1..8); user 0 has item 0 as positive
+    items = torch.tensor([0] + [1] * 2 + [2] * 4 + [3] * 8)
+    users = torch.tensor([0] + list(range(1, 3)) + list(range(1, 5)) + list(range(1, 9)))
+    s = PopularityNegativeSampler(torch.stack([users, items]), 9, 4, alpha=0.75)
+    g = torch.Generator().manual_seed(0)
+    neg = s.sample(torch.zeros(40000, dtype=torch.long), generator=g)
+    assert not (neg == 0).any()
+    w = torch.tensor([2.0, 4.0, 8.0]) ** 0.75
+    freq = torch.bincount(neg, minlength=4)[1:].float() / len(neg)
+    assert torch.allclose(freq, w / w.sum(), atol=0.01)
+
+
+def test_pointwise_objective_batches_have_r_negatives_per_positive(data):
+    from graphcf.objectives import PointwiseObjective
+
+    obj = PointwiseObjective(num_negatives=4)
+    obj.setup(data)
+    ei = data["user", "interacts", "item"].edge_index
+    batches = list(obj.batches(data, 1000, torch.Generator().manual_seed(0)))
+    labels = torch.cat([b[2] for b in batches])
+    assert int(labels.sum()) == ei.size(1) and len(labels) == 5 * ei.size(1)
+    u = torch.cat([b[0] for b in batches])[labels == 0]
+    i = torch.cat([b[1] for b in batches])[labels == 0]
+    assert not obj.sampler.is_positive(u, i).any()
