@@ -31,6 +31,23 @@ def checkerboard(n: int = 40):
     return data, torch.arange(n)
 
 
+class Killed(Exception):
+    """Raised by :class:`KillAt` to simulate a run killed mid-training."""
+
+
+class KillAt(Trainer):
+    """A trainer that dies at the start of epoch ``at`` (after the previous checkpoint was written)."""
+
+    def __init__(self, cfg: TrainConfig, at: int) -> None:
+        super().__init__(cfg)
+        self.at = at
+
+    def _train_epoch(self, *args, **kw):  # type: ignore[no-untyped-def]
+        if args[-1] == self.at:  # the epoch argument
+            raise Killed()
+        return super()._train_epoch(*args, **kw)
+
+
 @pytest.fixture(scope="class")
 def fitted(request):
     """The contract class's model, trained once per test class on :func:`checkerboard`."""

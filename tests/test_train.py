@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from contracts import KillAt, Killed
 from graphcf.data.synthetic import synthetic_dataset
 from graphcf.evaluate import full_ranking
 from graphcf.losses import bpr_loss, l2_reg
@@ -56,25 +57,12 @@ def test_same_seed_same_numbers(data):
     assert r1.test == r2.test and r1.best_epoch == r2.best_epoch
 
 
-class _Killed(Exception):
-    pass
-
-
-class _KillAt(Trainer):
-    def __init__(self, cfg, at):
-        super().__init__(cfg)
-        self.at = at
-
-    def _train_epoch(self, *args, **kw):
-        if args[-1] == self.at:  # epoch argument
-            raise _Killed()
-        return super()._train_epoch(*args, **kw)
 
 
 def test_resume_after_kill_gives_identical_metrics(data, tmp_path):
     full = Trainer(TrainConfig(**CFG)).fit(_mf(data), data, out_dir=tmp_path / "a")
-    with pytest.raises(_Killed):
-        _KillAt(TrainConfig(**CFG), at=4).fit(_mf(data), data, out_dir=tmp_path / "b")
+    with pytest.raises(Killed):
+        KillAt(TrainConfig(**CFG), at=4).fit(_mf(data), data, out_dir=tmp_path / "b")
     assert not (tmp_path / "b" / "checkpoint.pt.tmp").exists()
     resumed = Trainer(TrainConfig(**CFG)).fit(_mf(data, seed=99), data, out_dir=tmp_path / "b")
     assert resumed.test == full.test and resumed.val == full.val

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from contracts import KillAt, Killed
 from graphcf.data.build import user_item_csr
 from graphcf.data.synthetic import synthetic_dataset
 from graphcf.evaluate import topk_items
@@ -309,19 +310,6 @@ def test_registry_and_default_train_settings():
 # --------------------------------------------------------------------------- training
 
 
-class _Killed(Exception):
-    pass
-
-
-class _KillAt(Trainer):
-    def __init__(self, cfg, at):
-        super().__init__(cfg)
-        self.at = at
-
-    def _train_epoch(self, *args, **kw):
-        if args[-1] == self.at:  # epoch argument
-            raise _Killed()
-        return super()._train_epoch(*args, **kw)
 
 
 RESUME_CFG = dict(loss="multinomial", epochs=4, batch_size=64, lr=3e-3, seed=3, patience=0, ks=(10, 20),
@@ -337,8 +325,8 @@ def test_resume_after_kill_keeps_beta_schedule(tmp_path):
     assert 0.2 * cfg.anneal_steps > 2 * batches_per_epoch  # ... but only after the kill
 
     full = Trainer(cfg).fit(_vae(d, hidden_dims=(32,), latent_dim=8, seed=0), d, out_dir=tmp_path / "a")
-    with pytest.raises(_Killed):
-        _KillAt(cfg, at=3).fit(_vae(d, hidden_dims=(32,), latent_dim=8, seed=0), d, out_dir=tmp_path / "b")
+    with pytest.raises(Killed):
+        KillAt(cfg, at=3).fit(_vae(d, hidden_dims=(32,), latent_dim=8, seed=0), d, out_dir=tmp_path / "b")
     ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert ck["epoch"] == 2 and ck["objective"]["step"] == 2 * batches_per_epoch
     resumed = Trainer(cfg).fit(_vae(d, init_seed=1, seed=7, hidden_dims=(32,), latent_dim=8), d, out_dir=tmp_path / "b")
