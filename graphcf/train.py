@@ -117,6 +117,13 @@ class TrainResult:
     history: List[Dict[str, Any]] = field(default_factory=list)
 
 
+def _snapshot(encoder: Encoder, scorer: Scorer) -> Dict[str, Dict[str, Tensor]]:
+    """Detached copies of both modules' states: the best model is encoder *and* scorer
+    (NeuMF's fusion layer and Mult-VAE-style heads live in the scorer)."""
+    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+            for name, m in (("encoder", encoder), ("scorer", scorer))}
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -166,7 +173,7 @@ class Trainer:
         use_val = has_split(data, "val") and cfg.eval_every > 0
         history: List[Dict[str, Any]] = []
         best_epoch, best_score, bad_evals, start_epoch = 0, -math.inf, 0, 1
-        best_state = {k: v.clone() for k, v in encoder.state_dict().items()}
+        best_state = _snapshot(encoder, scorer)
         gen = torch.Generator().manual_seed(cfg.seed)
 
         if params and cfg.epochs > 0:
@@ -203,7 +210,7 @@ class Trainer:
                     score = val[cfg.metric]
                     if score > best_score:
                         best_score, best_epoch, bad_evals = score, epoch, 0
-                        best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+                        best_state = _snapshot(encoder, scorer)
                     else:
                         bad_evals += 1
                     stop = cfg.patience > 0 and bad_evals >= cfg.patience
@@ -223,8 +230,9 @@ class Trainer:
                     }, ckpt_path)  # type: ignore[arg-type]
             if not use_val:
                 best_epoch = history[-1]["epoch"] if history else 0
-                best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-            encoder.load_state_dict(best_state)
+                best_state = _snapshot(encoder, scorer)
+            encoder.load_state_dict(best_state["encoder"])
+            scorer.load_state_dict(best_state["scorer"])
         val_metrics = self.evaluate(encoder, scorer, data, "val") if has_split(data, "val") else {}
         test_metrics = self.evaluate(encoder, scorer, data, "test") if has_split(data, "test") else {}
         if out is not None:

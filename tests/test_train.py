@@ -146,3 +146,16 @@ def test_pointwise_objective_batches_have_r_negatives_per_positive(data):
     u = torch.cat([b[0] for b in batches])[labels == 0]
     i = torch.cat([b[1] for b in batches])[labels == 0]
     assert not obj.sampler.is_positive(u, i).any()
+
+
+def test_best_checkpoint_restores_scorer_too(data):
+    from graphcf.models import build_model
+
+    torch.manual_seed(0)
+    enc, scorer = build_model("neumf", data["user"].num_nodes, data["item"].num_nodes,
+                              {"gmf_dim": 4, "mlp_dim": 8, "num_layers": 1})
+    cfg = TrainConfig(epochs=12, batch_size=256, lr=0.05, loss="bce", num_negatives=4, patience=0, seed=0)
+    res = Trainer(cfg).fit(enc, data, scorer)
+    best = max(h["val/recall@20"] for h in res.history)
+    assert res.history[-1]["val/recall@20"] != best or res.best_epoch == len(res.history)
+    assert res.val["recall@20"] == pytest.approx(best)  # encoder and fusion layer of the same epoch
