@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.encoders.mf import MFEncoder
 from graphcf.typing import UserItemEmbeddings
 
 __all__ = ["GMFEncoder", "MLPEncoder", "NeuMFEncoder", "mlp_embedding_dim"]
@@ -60,32 +61,7 @@ def _check_dim(owner: object, name: str, value: int) -> None:
         raise ValueError(f"{type(owner).__name__}: {name} must be >= 1, got {value}")
 
 
-class _IdEmbeddingEncoder(Encoder):
-    """Shared plumbing: one user and one item table of width ``dim``, normal-initialised."""
-
-    def __init__(self, num_users: int, num_items: int, dim: int, init_std: float) -> None:
-        super().__init__(num_users, num_items)
-        _check_dim(self, "dim", dim)
-        self.dim = int(dim)
-        self.init_std = float(init_std)
-        self.user_emb = nn.Embedding(num_users, self.dim)
-        self.item_emb = nn.Embedding(num_items, self.dim)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_emb.weight, std=self.init_std)
-        nn.init.normal_(self.item_emb.weight, std=self.init_std)
-
-    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
-        """``user [U, d]`` (or ``[B, d]`` for ``users``) and ``item [I, d]``: the embedding tables."""
-        self.check_graph(data)
-        return UserItemEmbeddings(self.select_users(self.user_emb.weight, users), self.item_emb.weight)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_users}, {self.num_items}, dim={self.dim}"
-
-
-class GMFEncoder(_IdEmbeddingEncoder):
+class GMFEncoder(MFEncoder):
     r"""GMF's input layer: latent vectors :math:`\mathbf{p}_u, \mathbf{q}_i \in \mathbb{R}^{d}`.
 
     .. math::
@@ -102,10 +78,11 @@ class GMFEncoder(_IdEmbeddingEncoder):
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int = 8, init_std: float = 0.01) -> None:
+        _check_dim(self, "dim", dim)
         super().__init__(num_users, num_items, dim, init_std)
 
 
-class MLPEncoder(_IdEmbeddingEncoder):
+class MLPEncoder(MFEncoder):
     r"""NCF-MLP's input layer: separate tables :math:`\mathbf{p}_u, \mathbf{q}_i \in \mathbb{R}^{d}`.
 
     Identical in form to :class:`GMFEncoder`; the tables feed the tower of
@@ -121,6 +98,7 @@ class MLPEncoder(_IdEmbeddingEncoder):
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int = 32, init_std: float = 0.01) -> None:
+        _check_dim(self, "dim", dim)
         super().__init__(num_users, num_items, dim, init_std)
 
 
