@@ -162,7 +162,19 @@ class Trainer:
         scorer: Optional[Scorer] = None,
         out_dir: Optional[PathLike] = None,
         resume: bool = True,
+        log_splits: Sequence[str] = (),
     ) -> TrainResult:
+        """Train ``encoder`` (and ``scorer``) on ``data``'s training edges.
+
+        Args:
+            encoder, data, scorer: the model, the graph, the scorer (default :class:`DotScorer`).
+            out_dir: where ``metrics.jsonl``, ``checkpoint.pt`` and ``best.pt`` go (``None``: nowhere).
+            resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+            log_splits: extra splits evaluated every ``eval_every`` epochs and only *logged*
+                (``"test/recall@20"`` ...), never used for model selection. With a fixed seed and
+                no schedule, the epoch-``E`` record of a long run equals a fresh run of ``E``
+                epochs, so one run gives the "retrain for the chosen epochs" test figure.
+        """
         cfg = self.config
         scorer = scorer or DotScorer()
         encoder.fit_statistics(data)
@@ -204,6 +216,10 @@ class Trainer:
                 t0 = time.perf_counter()
                 loss = self._train_epoch(encoder, scorer, data, objective, opt, gen, epoch)
                 rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "train_s": time.perf_counter() - t0}
+                if cfg.eval_every > 0 and epoch % cfg.eval_every == 0:
+                    for split in log_splits:
+                        logged = self.evaluate(encoder, scorer, data, split)
+                        rec.update({f"{split}/{k}": v for k, v in logged.items()})
                 if use_val and epoch % cfg.eval_every == 0:
                     val = self.evaluate(encoder, scorer, data, "val")
                     rec.update({f"val/{k}": v for k, v in val.items()})

@@ -159,3 +159,10 @@ def test_best_checkpoint_restores_scorer_too(data):
     best = max(h["val/recall@20"] for h in res.history)
     assert res.history[-1]["val/recall@20"] != best or res.best_epoch == len(res.history)
     assert res.val["recall@20"] == pytest.approx(best)  # encoder and fusion layer of the same epoch
+
+
+def test_log_splits_match_a_fresh_run_of_that_many_epochs(data):
+    long = Trainer(TrainConfig(**{**CFG, "epochs": 6, "eval_every": 3})).fit(_mf(data), data, log_splits=("test",))
+    short = Trainer(TrainConfig(**{**CFG, "epochs": 3, "eval_every": 0})).fit(_mf(data), data)
+    assert long.history[2]["test/recall@20"] == pytest.approx(short.test["recall@20"])
+    assert "test/recall@20" not in long.history[1]
