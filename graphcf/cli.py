@@ -60,8 +60,11 @@ def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
     cfg.setdefault("model", "mf")
     from graphcf.models import default_train_args
 
+    user_train = dict(cfg["train"])
+    if getattr(args, "pretrained", None) and "optimizer" not in user_train:
+        user_train["optimizer"] = "sgd"  # the paper fine-tunes the fused NeuMF with vanilla SGD
     try:
-        cfg["train"] = {**default_train_args(cfg["model"]), **cfg["train"]}
+        cfg["train"] = {**default_train_args(cfg["model"]), **user_train}
     except ValueError:
         pass  # unknown model: build_model reports it with the list of known models
     if args.dataset:
@@ -115,7 +118,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _resolve_config(args)
     seed_everything(int(cfg["train"].get("seed", 0)))
     torch.set_num_threads(args.threads) if args.threads else None
+    if args.pretrained and cfg["model"] != "neumf":
+        raise ValueError(f"--pretrained initialises NeuMF from GMF and MLP runs, not model {cfg['model']!r}")
     data_cfg, train_cfg, data, idmap, encoder, scorer = _build(cfg)
+    if args.pretrained:
+        encoder, scorer = _neumf_from_runs(args.pretrained, args.alpha, (encoder.num_users, encoder.num_items))
+        cfg["model_args"] = {"gmf_dim": encoder.gmf_dim, "mlp_dim": encoder.mlp_dim,
+                             "num_layers": scorer.num_layers}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"model": cfg["model"], "model_args": cfg["model_args"],
@@ -137,6 +146,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(json.dumps({"model": cfg["model"], "best_epoch": result.best_epoch, "test": result.test}, indent=2))
     logger.info("wrote %s", out / "results.json")
     return 0
+
+
+def _neumf_from_runs(runs: Sequence[str], alpha: float, universe: tuple):  # type: ignore[no-untyped-def]
+    """NeuMF fused from a trained GMF run and a trained MLP run (``graphcf train`` output dirs)."""
+    from graphcf.nn.scorers_ncf import neumf_from_pretrained
+
+    if len(runs) != 2:
+        raise ValueError(f"--pretrained takes two run directories (GMF, then MLP), got {len(runs)}")
+    parts = []
+    for run, want in zip(runs, ("gmf", "mlp")):
+        cfg, _, _, _, enc, sc = _load_run(Path(run))
+        if cfg["model"] != want:
+            raise ValueError(f"--pretrained: {run} holds model {cfg['model']!r}, expected {want!r}")
+        if (enc.num_users, enc.num_items) != universe:
+            raise ValueError(f"--pretrained: {run} was trained on {enc.num_users} x {enc.num_items}, "
+                             f"this data is {universe[0]} x {universe[1]}")
+        parts += [enc, sc]
+    return neumf_from_pretrained(*parts, alpha=alpha)
 
 
 def _load_run(run_dir: Path):  # type: ignore[no-untyped-def]
@@ -226,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, help="torch threads")
     t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
+    t.add_argument("--pretrained", nargs=2, metavar=("GMF_RUN", "MLP_RUN"),
+                   help="neumf only: initialise from trained GMF and MLP run directories (NCF section 3.4.1); "
+                        "the optimiser defaults to SGD as in the paper")
+    t.add_argument("--alpha", type=float, default=0.5, help="GMF/MLP trade-off of --pretrained (default 0.5)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 

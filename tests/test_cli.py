@@ -97,3 +97,27 @@ def test_train_zero_hop_models_with_their_default_objective(tmp_path, model, arg
     assert resolved["train"]["epochs"] == 2
     res = json.loads((out / "results.json").read_text())
     assert res["test"]["num_users"] == 150 and 0 <= res["test"]["recall@20"] <= 1
+
+
+def test_neumf_from_pretrained_runs(tmp_path, capsys):
+    def run(model, args, extra=()):
+        cfg = {"model": model, "model_args": args, "data": SMALL, "train": {"epochs": 2, "lr": 0.01}}
+        p = tmp_path / f"{model}.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        return main(["train", "--config", str(p), "--out", str(tmp_path / model), "--no-progress", *extra])
+
+    assert run("gmf", {"dim": 4}) == 0 and run("mlp", {"dim": 8, "num_layers": 2}) == 0
+    cfg = {"model": "neumf", "data": SMALL, "train": {"epochs": 1, "lr": 0.05}}
+    p = tmp_path / "neumf.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "neumf"
+    assert main(["train", "--config", str(p), "--out", str(out), "--pretrained", str(tmp_path / "gmf"),
+                 str(tmp_path / "mlp"), "--no-progress"]) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["train"]["optimizer"] == "sgd"
+    assert resolved["model_args"] == {"gmf_dim": 4, "mlp_dim": 8, "num_layers": 2}
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--ks", "20"]) == 0  # the run directory rebuilds the fused model
+    assert json.loads(capsys.readouterr().out)["num_users"] == 150
+    assert main(["train", "--model", "mf", "--out", str(tmp_path / "x"), "--pretrained", str(tmp_path / "gmf"),
+                 str(tmp_path / "mlp")]) == 2
