@@ -26,7 +26,6 @@ import argparse
 import gc
 import json
 import logging
-import os
 import resource
 import statistics
 import subprocess

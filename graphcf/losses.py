@@ -1,7 +1,6 @@
 """Losses: pure functions of scores (and embeddings for regularisation)."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -10,7 +10,7 @@ in the trainer's checkpoint so a resumed run continues the same schedule.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 import torch
 from torch import Tensor

@@ -6,7 +6,6 @@ import torch
 
 from contracts import KillAt, Killed
 from graphcf.data.synthetic import synthetic_dataset
-from graphcf.evaluate import full_ranking
 from graphcf.losses import bpr_loss, l2_reg
 from graphcf.nn.encoders import MFEncoder, PopularityEncoder
 from graphcf.nn.scorers import DotScorer

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Dict, Mapping, Optional
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -11,7 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphcf.data.interactions import Interactions
-from graphcf.typing import INTERACTS, ITEM, REV_INTERACTS, SPLITS, USER
+from graphcf.typing import INTERACTS, ITEM, REV_INTERACTS, USER
 
 logger = logging.getLogger(__name__)
 

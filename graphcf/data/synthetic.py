@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch_geometric.data import HeteroData

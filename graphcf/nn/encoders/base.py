@@ -1,9 +1,8 @@
 """The encoder interface shared by every graphcf model."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
