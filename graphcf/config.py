@@ -53,4 +53,9 @@ def load_config(path: Union[str, Path]) -> Dict[str, Any]:
     unknown = sorted(set(cfg) - set(SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}; valid sections: {list(SECTIONS)}")
+    for section in ("model_args", "data", "train"):
+        if cfg.get(section) is None:
+            cfg[section] = {}  # an empty section in YAML reads as None
+        elif not isinstance(cfg[section], dict):
+            raise ValueError(f"{path}: section '{section}' must be a mapping, got {type(cfg[section]).__name__}")
     return cfg

@@ -121,3 +121,17 @@ def test_neumf_from_pretrained_runs(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["num_users"] == 150
     assert main(["train", "--model", "mf", "--out", str(tmp_path / "x"), "--pretrained", str(tmp_path / "gmf"),
                  str(tmp_path / "mlp")]) == 2
+
+
+def test_config_sections_may_be_empty_but_not_scalars(tmp_path):
+    from graphcf.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("model: mf\ndata:\ntrain:\n")
+    assert load_config(p)["data"] == {} and load_config(p)["train"] == {}
+    p.write_text("model: mf\ntrain: 5\n")
+    with pytest.raises(ValueError, match="section 'train' must be a mapping"):
+        load_config(p)
+    p.write_text("model: [mf\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_config(p)
