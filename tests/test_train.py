@@ -165,3 +165,13 @@ def test_log_splits_match_a_fresh_run_of_that_many_epochs(data):
     short = Trainer(TrainConfig(**{**CFG, "epochs": 3, "eval_every": 0})).fit(_mf(data), data)
     assert long.history[2]["test/recall@20"] == pytest.approx(short.test["recall@20"])
     assert "test/recall@20" not in long.history[1]
+
+
+def test_bce_loss_matches_dense_formula():
+    from graphcf.losses import bce_loss
+
+    s = torch.tensor([2.0, -1.0, 0.5, 30.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    p = 1 / (1 + torch.exp(-s))
+    ref = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(bce_loss(s, y), ref)
