@@ -125,7 +125,7 @@ def _chunk_positions(sets: _UserItemSets, users: Tensor, first: int, last: int,
     return (row * num_items + (flat - rel * num_items))[keep]
 
 
-def _gather_rows(row_ptr: Tensor, col: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
+def gather_rows(row_ptr: Tensor, col: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     """Entries of CSR rows ``rows`` (vectorised): ``(local_row [nnz'], col [nnz'])``.
 
     ``local_row`` indexes ``rows`` (0..len(rows)-1).
@@ -199,7 +199,7 @@ def topk_items(user_emb: Tensor, item_emb: Tensor, scorer: Scorer, k: int,
     if exclude is not None:
         row_ptr, col = _exclude_parts(exclude, user_emb.shape[0])
         row_ptr, col = row_ptr.to(scores.device), col.to(scores.device)
-        local, cols = _gather_rows(row_ptr, col, torch.arange(user_emb.shape[0], device=scores.device))
+        local, cols = gather_rows(row_ptr, col, torch.arange(user_emb.shape[0], device=scores.device))
         _mask_(scores, local, cols)
     values, indices = torch.topk(scores, k, dim=1)
     return TopK(indices=indices, scores=values)
@@ -563,7 +563,7 @@ def sample_ncf_negatives(
         for s in range(0, rest.numel(), step):
             r = rest[s : s + step]
             keys = torch.rand((r.numel(), ni), generator=generator)
-            local, cols = _gather_rows(forb.row_ptr, forb_col, users[r])
+            local, cols = gather_rows(forb.row_ptr, forb_col, users[r])
             keys[local, cols] = 2.0
             sub = out[r]
             lr, lc = torch.nonzero(sub >= 0, as_tuple=True)

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphcf.data.build import num_users_items, split_edge_index, user_item_csr
-from graphcf.evaluate import _gather_rows, topk_items
+from graphcf.evaluate import gather_rows, topk_items
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import Scorer
 from graphcf.typing import TopK
@@ -37,7 +37,7 @@ def recommend(
     encoder.train(was_training)
     edges = torch.cat([split_edge_index(data, s) for s in exclude_splits], dim=1)
     csr = user_item_csr(edges, nu, ni)
-    local, cols = _gather_rows(csr.crow_indices(), csr.col_indices(), users)
+    local, cols = gather_rows(csr.crow_indices(), csr.col_indices(), users)
     row_ptr = torch.zeros(len(users) + 1, dtype=torch.long)
     row_ptr[1:] = torch.cumsum(torch.bincount(local, minlength=len(users)), 0)
     return topk_items(emb.user[users], emb.item, scorer, min(k, ni), exclude=(row_ptr, cols))
