@@ -35,7 +35,7 @@ from graphcf.data.loaders import load_lightgcn_dir, load_triples_dir  # noqa: E4
 from graphcf.data.source import with_validation  # noqa: E402
 from graphcf.models import build_model, default_train_args  # noqa: E402
 from graphcf.seed import seed_everything  # noqa: E402
-from graphcf.train import Trainer, TrainConfig  # noqa: E402
+from graphcf.train import Trainer, TrainConfig, lr_decay_epochs  # noqa: E402
 
 log = logging.getLogger("reproduce")
 
@@ -62,6 +62,12 @@ def main() -> None:
                    help="only the full-train run, logging test metrics every eval_every epochs (pair it with "
                         "a --skip-retrain tuning run of the same config: the test figure at the chosen epoch "
                         "equals a retrain for that many epochs, as training is seeded and has no schedule)")
+    p.add_argument("--init-from", help="checkpoint.pt of an earlier run of this script to continue with the "
+                                        "given config (e.g. an lr schedule added after a plateau); see "
+                                        "Trainer.fit(init_from=...)")
+    p.add_argument("--milestones-from", help="metrics.jsonl of a tuning run: replay its learning-rate decays as "
+                                             "train.lr_milestones (for --full-only; the retrain step does this "
+                                             "itself)")
     p.add_argument("--paper-recall", type=float)
     p.add_argument("--paper-ndcg", type=float)
     args = p.parse_args()
@@ -82,9 +88,15 @@ def main() -> None:
     if args.full_only:
         seed_everything(args.seed)
         enc, scorer = build_model(args.model, nu, ni, model_args)
-        fcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed, "patience": 0}, "train")
+        full_args = {**train_args, "seed": args.seed, "patience": 0}
+        if args.milestones_from:
+            hist = [json.loads(line) for line in open(args.milestones_from, encoding="utf-8") if line.strip()]
+            full_args.update(lr_milestones=lr_decay_epochs(hist), lr_plateau=0)
+            log.info("replaying lr decays after epochs %s from %s", full_args["lr_milestones"], args.milestones_from)
+        fcfg = dataclass_from(TrainConfig, full_args, "train")
         t0 = time.perf_counter()
-        res = Trainer(fcfg).fit(enc, full, scorer, out_dir=out / "full_log", log_splits=("test",))
+        res = Trainer(fcfg).fit(enc, full, scorer, out_dir=out / "full_log", log_splits=("test",),
+                                init_from=args.init_from)
         print(f"model={args.model} data={args.data} model_args={json.dumps(model_args)} "
               f"train={json.dumps(train_args)} full train, test logged every {fcfg.eval_every} epochs")
         print()
@@ -102,15 +114,19 @@ def main() -> None:
     enc, scorer = build_model(args.model, nu, ni, model_args)
     tcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed}, "train")
     t0 = time.perf_counter()
-    tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune")
+    tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune", init_from=args.init_from)
     tune_s = time.perf_counter() - t0
     epochs_run = len(tuned.history)
     rows = [("validation run", tuned.best_epoch, epochs_run, tuned.val, tuned.test if own_val else {}, tune_s)]
     if not own_val and not args.skip_retrain:
         seed_everything(args.seed)
         enc, scorer = build_model(args.model, nu, ni, model_args)
+        # the retrain has no validation split: replay the tuning run's lr decays as milestones
+        milestones = tuple(m for m in lr_decay_epochs(tuned.history) if m < tuned.best_epoch)
         rcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed, "epochs": tuned.best_epoch,
-                                            "eval_every": 0, "patience": 0}, "train")
+                                            "eval_every": 0, "patience": 0, "lr_plateau": 0,
+                                            "lr_milestones": milestones},
+                              "train")
         t0 = time.perf_counter()
         final = Trainer(rcfg).fit(enc, full, scorer, out_dir=out / "full")
         rows.append(("retrain on full train", tuned.best_epoch, tuned.best_epoch, {}, final.test,

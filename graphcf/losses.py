@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+import torch
 from torch import Tensor
 
 
@@ -53,6 +54,17 @@ def multinomial_nll(logits: Tensor, target: Tensor) -> Tensor:
 
     Args:
         logits: ``[B, I]`` unnormalised scores.
-        target: ``[B, I]`` interaction counts (0/1 for implicit feedback).
+        target: ``[B, I]`` interaction counts (0/1 for implicit feedback), dense or a torch
+            sparse (COO or CSR) tensor. The sparse form is the fast path for large ``I``: only
+            the log-probabilities of the nonzero entries are gathered, so no dense target
+            is built and the backward pass scatters ``nnz`` values instead of multiplying a
+            ``[B, I]`` block.
     """
-    return -(F.log_softmax(logits, dim=-1) * target).sum(dim=-1).mean()
+    if target.shape != logits.shape:
+        raise ValueError(f"multinomial_nll: target shape {tuple(target.shape)} != logits shape {tuple(logits.shape)}")
+    log_p = F.log_softmax(logits, dim=-1)
+    if target.layout == torch.strided:
+        return -(log_p * target).sum(dim=-1).mean()
+    coo = target.to_sparse_coo().coalesce()
+    (row, col), val = coo.indices(), coo.values()
+    return -(log_p[row, col] * val.to(log_p.dtype)).sum() / max(logits.shape[0], 1)

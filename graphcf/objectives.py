@@ -29,8 +29,12 @@ def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
     """Score ``u [B, d]`` against ``items_emb [B, d]`` or ``[B, N, d]`` -> ``[B]`` / ``[B, N]``."""
     if items_emb.dim() == 2:
         return scorer(u, items_emb)
-    b, n, d = items_emb.shape
-    return scorer(u.repeat_interleave(n, 0), items_emb.reshape(b * n, d)).view(b, n)
+    return scorer.score_many(u, items_emb)
+
+
+def _default_reg_rows(encoder: Encoder) -> bool:
+    """Whether ``encoder`` regularises its output rows (does not override ``reg_embeddings``)."""
+    return type(encoder).reg_embeddings is Encoder.reg_embeddings
 
 
 def anneal_beta(step: int, total_steps: int, cap: float) -> float:
@@ -108,7 +112,9 @@ class PairwiseObjective(Objective):
         u, p, n = emb.user[users], emb.item[pos], emb.item[neg]
         loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n))
         if self.reg > 0:
-            loss = loss + self.reg * l2_reg(*encoder.reg_embeddings(emb, users, pos, neg), batch_size=len(users))
+            # the default reg_embeddings are exactly the rows gathered above: reuse them
+            rows = (u, p, n) if _default_reg_rows(encoder) else encoder.reg_embeddings(emb, users, pos, neg)
+            loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
         if emb.aux_loss is not None:
             loss = loss + emb.aux_loss
         return loss
@@ -193,8 +199,8 @@ class MultinomialObjective(Objective):
     def beta(self) -> float:
         return anneal_beta(self.step, self.anneal_steps, self.anneal_cap)
 
-    def _target(self, users: Tensor, like: Tensor) -> Tensor:
-        """Dense ``[B, I]`` training rows of ``users``, dtype/device of ``like``.
+    def _entries(self, users: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(local row, item, value)`` of the nonzeros of the training rows of ``users`` (batch order).
 
         Gathered from the CSR arrays: torch has no ``index_select`` for sparse CSR tensors.
         """
@@ -206,15 +212,26 @@ class MultinomialObjective(Objective):
         local = torch.repeat_interleave(torch.arange(len(users), device=crow.device), counts, output_size=total)
         first = torch.cumsum(counts, 0) - counts  # position of each row's first entry in the batch
         idx = start[local] + torch.arange(total, device=crow.device) - first[local]
+        return local, col[idx], val[idx]
+
+    def _sparse_target(self, users: Tensor, like: Tensor) -> Tensor:
+        """The ``[B, I]`` training rows of ``users`` as a sparse COO tensor on ``like``'s device."""
+        local, item, val = self._entries(users)
+        return torch.sparse_coo_tensor(torch.stack([local, item]).to(like.device), val.to(like.device, like.dtype),
+                                       (len(users), self.rows.shape[1]), check_invariants=False)
+
+    def _target(self, users: Tensor, like: Tensor) -> Tensor:
+        """Dense ``[B, I]`` training rows of ``users``, dtype/device of ``like`` (a reference for tests)."""
+        local, item, val = self._entries(users)
         target = torch.zeros(len(users), self.rows.shape[1], dtype=like.dtype, device=like.device)
-        target[local.to(like.device), col[idx].to(like.device)] = val[idx].to(like.device, like.dtype)
+        target[local.to(like.device), item.to(like.device)] = val.to(like.device, like.dtype)
         return target
 
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         (users,) = batch
         emb = encoder(data, users=users)
         logits = scorer.score_all(emb.user, emb.item)
-        loss = multinomial_nll(logits, self._target(users, logits))
+        loss = multinomial_nll(logits, self._sparse_target(users, logits))
         if emb.aux_loss is not None:
             loss = loss + self.beta * emb.aux_loss
         if encoder.training:

@@ -57,6 +57,14 @@ class TrainConfig:
         precision: ``"fp32"`` or ``"bf16"`` (``torch.autocast`` of the training forward pass
             to bfloat16; about 2.4x faster Mult-VAE steps on an AVX512-BF16 CPU; evaluation
             always runs in float32).
+        lr_milestones: epochs after which the learning rate is multiplied by ``lr_gamma``
+            (a step schedule: epoch ``e`` trains with
+            ``lr * lr_gamma ** #{m in lr_milestones : m < e}``).
+        lr_plateau: multiply the learning rate by ``lr_gamma`` after this many validations in
+            a row without improvement (0: off; reduce-on-plateau). The epochs after which it
+            happened are logged (``"lr"`` in ``metrics.jsonl``), so a retrain without a
+            validation split can replay them as ``lr_milestones``.
+        lr_gamma: the decay factor of both schedules, in ``(0, 1]``.
     """
 
     epochs: int = 50
@@ -76,6 +84,9 @@ class TrainConfig:
     anneal_steps: int = 200_000
     anneal_cap: float = 0.2
     precision: str = "fp32"
+    lr_milestones: Tuple[int, ...] = ()
+    lr_plateau: int = 0
+    lr_gamma: float = 0.1
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -88,6 +99,13 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        self.lr_milestones = tuple(sorted(int(m) for m in self.lr_milestones))
+        if any(m < 1 for m in self.lr_milestones):
+            raise ValueError(f"TrainConfig.lr_milestones must be epochs >= 1, got {self.lr_milestones}")
+        if self.lr_plateau < 0:
+            raise ValueError(f"TrainConfig.lr_plateau must be >= 0, got {self.lr_plateau}")
+        if not 0.0 < self.lr_gamma <= 1.0:
+            raise ValueError(f"TrainConfig.lr_gamma must be in (0, 1], got {self.lr_gamma}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if "@" in self.metric:
@@ -102,6 +120,10 @@ class TrainConfig:
         if self.loss == "bce":
             return PointwiseObjective(self.num_negatives, self.reg)
         return MultinomialObjective(self.anneal_steps, self.anneal_cap)
+
+    def lr_at(self, epoch: int, plateau_scale: float = 1.0) -> float:
+        """The learning rate of epoch ``epoch`` (1-based) under the step schedule, times ``plateau_scale``."""
+        return self.lr * plateau_scale * self.lr_gamma ** sum(m < epoch for m in self.lr_milestones)
 
     def make_optimizer(self, params: List[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
@@ -122,6 +144,15 @@ def _snapshot(encoder: Encoder, scorer: Scorer) -> Dict[str, Dict[str, Tensor]]:
     (NeuMF's fusion layer and Mult-VAE-style heads live in the scorer)."""
     return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
             for name, m in (("encoder", encoder), ("scorer", scorer))}
+
+
+def lr_decay_epochs(history: Sequence[Dict[str, Any]]) -> Tuple[int, ...]:
+    """Epochs after which the logged learning rate dropped (replay a run's schedule as ``lr_milestones``)."""
+    out = []
+    for prev, cur in zip(history, history[1:]):
+        if "lr" in prev and "lr" in cur and cur["lr"] < prev["lr"]:
+            out.append(int(prev["epoch"]))
+    return tuple(out)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -163,6 +194,7 @@ class Trainer:
         out_dir: Optional[PathLike] = None,
         resume: bool = True,
         log_splits: Sequence[str] = (),
+        init_from: Optional[PathLike] = None,
     ) -> TrainResult:
         """Train ``encoder`` (and ``scorer``) on ``data``'s training edges.
 
@@ -174,6 +206,14 @@ class Trainer:
                 (``"test/recall@20"`` ...), never used for model selection. With a fixed seed and
                 no schedule, the epoch-``E`` record of a long run equals a fresh run of ``E``
                 epochs, so one run gives the "retrain for the chosen epochs" test figure.
+            init_from: a ``checkpoint.pt`` of an earlier run to continue *with this config*
+                (e.g. a learning-rate schedule added after a plateau): model, optimiser,
+                generator, RNG and objective states, the epoch count, the history and the best
+                model so far are taken from it; only the patience counter starts again.
+                With the same config this is a resume; the run continues exactly as one that
+                had this config from the start would, as long as the new config agrees with
+                the old one on the epochs already run. Ignored when ``out_dir`` holds a
+                checkpoint to resume.
         """
         cfg = self.config
         scorer = scorer or DotScorer()
@@ -185,6 +225,7 @@ class Trainer:
         use_val = has_split(data, "val") and cfg.eval_every > 0
         history: List[Dict[str, Any]] = []
         best_epoch, best_score, bad_evals, start_epoch = 0, -math.inf, 0, 1
+        plateau_evals, plateau_scale = 0, 1.0
         best_state = _snapshot(encoder, scorer)
         gen = torch.Generator().manual_seed(cfg.seed)
 
@@ -192,11 +233,15 @@ class Trainer:
             opt = cfg.make_optimizer(params)
             objective = cfg.make_objective()
             ckpt_path = out / "checkpoint.pt" if out is not None else None
-            if ckpt_path is not None and resume and ckpt_path.exists():
-                ck = torch.load(ckpt_path, weights_only=False)
-                if ck["config"] != asdict(cfg):
+            resuming = ckpt_path is not None and resume and ckpt_path.exists()
+            if resuming or init_from is not None:
+                src = ckpt_path if resuming else Path(init_from)  # type: ignore[arg-type]
+                if not src.exists():
+                    raise FileNotFoundError(f"Trainer: init_from checkpoint {src} does not exist")
+                ck = torch.load(src, weights_only=False)
+                if resuming and ck["config"] != asdict(cfg):
                     raise ValueError(f"Trainer: {ckpt_path} was written with another config; "
-                                     "use a new out_dir or resume=False")
+                                     "use a new out_dir, resume=False, or init_from= to continue with a new config")
                 encoder.load_state_dict(ck["encoder"])
                 scorer.load_state_dict(ck["scorer"])
                 opt.load_state_dict(ck["optimizer"])
@@ -205,7 +250,10 @@ class Trainer:
                 objective.load_state_dict(ck["objective"])
                 history, best_epoch, best_score = ck["history"], ck["best_epoch"], ck["best_score"]
                 bad_evals, best_state, start_epoch = ck["bad_evals"], ck["best_state"], ck["epoch"] + 1
-                logger.info("resumed from %s at epoch %d", ckpt_path, ck["epoch"])
+                plateau_evals, plateau_scale = ck.get("plateau_evals", 0), ck.get("plateau_scale", 1.0)
+                if not resuming:  # a continuation with a new config: a fresh patience window
+                    bad_evals = plateau_evals = 0
+                logger.info("%s %s at epoch %d", "resumed from" if resuming else "continuing", src, ck["epoch"])
                 if out is not None:  # rewrite the log to match the checkpoint
                     self._write_history(out / "metrics.jsonl", history)
             objective.setup(data)
@@ -213,9 +261,12 @@ class Trainer:
             for epoch in range(start_epoch, cfg.epochs + 1):
                 if stop:
                     break
+                lr = cfg.lr_at(epoch, plateau_scale)
+                for group in opt.param_groups:
+                    group["lr"] = lr
                 t0 = time.perf_counter()
                 loss = self._train_epoch(encoder, scorer, data, objective, opt, gen, epoch)
-                rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "train_s": time.perf_counter() - t0}
+                rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "lr": lr, "train_s": time.perf_counter() - t0}
                 if cfg.eval_every > 0 and epoch % cfg.eval_every == 0:
                     for split in log_splits:
                         logged = self.evaluate(encoder, scorer, data, split)
@@ -225,10 +276,16 @@ class Trainer:
                     rec.update({f"val/{k}": v for k, v in val.items()})
                     score = val[cfg.metric]
                     if score > best_score:
-                        best_score, best_epoch, bad_evals = score, epoch, 0
+                        best_score, best_epoch, bad_evals, plateau_evals = score, epoch, 0, 0
                         best_state = _snapshot(encoder, scorer)
                     else:
                         bad_evals += 1
+                        plateau_evals += 1
+                        if cfg.lr_plateau > 0 and plateau_evals >= cfg.lr_plateau:
+                            plateau_scale *= cfg.lr_gamma
+                            plateau_evals = 0
+                            logger.info("epoch %d: no %s improvement in %d validations, lr -> %.3g", epoch,
+                                        cfg.metric, cfg.lr_plateau, cfg.lr_at(epoch + 1, plateau_scale))
                     stop = cfg.patience > 0 and bad_evals >= cfg.patience
                     logger.info("epoch %d loss %.4f val %s %.4f (best %.4f @ %d)", epoch, loss, cfg.metric,
                                 score, best_score, best_epoch)
@@ -243,6 +300,7 @@ class Trainer:
                         "scorer": scorer.state_dict(), "optimizer": opt.state_dict(),
                         "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "objective": objective.state_dict(), "history": history, "best_epoch": best_epoch,
                         "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
+                        "plateau_evals": plateau_evals, "plateau_scale": plateau_scale,
                     }, ckpt_path)  # type: ignore[arg-type]
             if not use_val:
                 best_epoch = history[-1]["epoch"] if history else 0

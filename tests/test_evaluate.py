@@ -13,6 +13,7 @@ from graphcf.evaluate import (
     topk_items,
 )
 from graphcf.nn import CosineScorer, DotScorer
+from graphcf.nn.scorers import Scorer
 
 U, I, D = 41, 67, 8
 
@@ -189,6 +190,24 @@ def test_scorers_pair_and_all_agree():
         pairs = sc(u.repeat_interleave(7, 0), v.repeat(5, 1)).view(5, 7)
         torch.testing.assert_close(full, pairs)
     torch.testing.assert_close(CosineScorer().score_all(u, u).diagonal(), torch.ones(5))
+
+
+def test_score_many_matches_pair_loop_and_gradients():
+    class Plain(Scorer):  # only forward: exercises the base-class default
+        def forward(self, user, item):
+            return (user * item).sum(-1) * 2.0
+
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(5, 4, dtype=torch.float64, generator=g)
+    items = torch.randn(5, 3, 4, dtype=torch.float64, generator=g)
+    for sc in (DotScorer(), CosineScorer(), CosineScorer(temperature=0.2), Plain()):
+        got = sc.score_many(u, items)
+        want = torch.stack([torch.stack([sc(u[b:b + 1], items[b, j:j + 1])[0] for j in range(3)]) for b in range(5)])
+        torch.testing.assert_close(got, want)
+        uu, ii = u.clone().requires_grad_(), items.clone().requires_grad_()
+        torch.autograd.gradcheck(lambda a, b: sc.score_many(a, b), (uu, ii))
+    with pytest.raises(ValueError, match="score_many"):
+        DotScorer().score_many(u, items[:4])
 
 
 # ----------------------------------------------------------------- NCF protocol

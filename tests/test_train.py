@@ -175,3 +175,76 @@ def test_bce_loss_matches_dense_formula():
     p = 1 / (1 + torch.exp(-s))
     ref = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
     torch.testing.assert_close(bce_loss(s, y), ref)
+
+
+def test_pairwise_objective_loss_matches_explicit_formula(data):
+    """BPR over 3 negatives + L2 on the batch's output rows, against a hand-written loop."""
+    from graphcf.nn.encoders import Encoder
+    from graphcf.objectives import PairwiseObjective
+
+    class EgoReg(MFEncoder):  # overrides reg_embeddings: the objective must call it, not reuse rows
+        def reg_embeddings(self, emb, users, *items):
+            return [self.user_emb.weight[users] * 0 + 1.0]
+
+    nu, ni = _mf(data).user_emb.num_embeddings, _mf(data).item_emb.num_embeddings
+    for enc, default in ((_mf(data).double(), True), (EgoReg(nu, ni, 8).double(), False)):
+        assert (type(enc).reg_embeddings is Encoder.reg_embeddings) == default
+        obj = PairwiseObjective(num_negatives=3, reg=0.3)
+        obj.setup(data)
+        users, pos, neg = next(obj.batches(data, 16, torch.Generator().manual_seed(0)))
+        got = obj.loss(enc, DotScorer(), data, (users, pos, neg))
+        e = enc(data)
+        terms, reg = [], 0.0
+        for b in range(len(users)):
+            u = e.user[users[b]]
+            for j in range(3):
+                terms.append(-torch.nn.functional.logsigmoid(u @ e.item[pos[b]] - u @ e.item[neg[b, j]]))
+            if default:
+                reg = reg + u.pow(2).sum() + e.item[pos[b]].pow(2).sum() + e.item[neg[b]].pow(2).sum()
+            else:
+                reg = reg + enc.user_emb.weight.shape[1]
+        want = torch.stack(terms).mean() + 0.3 * reg / (2 * len(users))
+        torch.testing.assert_close(got, want)
+
+
+def test_lr_milestones_follow_the_step_formula(data):
+    cfg = TrainConfig(**{**CFG, "epochs": 5, "eval_every": 0, "lr_milestones": (4, 2), "lr_gamma": 0.5})
+    assert cfg.lr_milestones == (2, 4)
+    res = Trainer(cfg).fit(_mf(data), data)
+    assert [h["lr"] for h in res.history] == pytest.approx([0.02, 0.02, 0.01, 0.01, 0.005])
+    for bad in ({"lr_gamma": 0.0}, {"lr_gamma": 1.5}, {"lr_plateau": -1}, {"lr_milestones": (0,)}):
+        with pytest.raises(ValueError, match="lr_"):
+            TrainConfig(**{**CFG, **bad})
+
+
+def test_plateau_decays_are_logged_and_replay_as_milestones(data):
+    from graphcf.train import lr_decay_epochs
+
+    cfg = TrainConfig(**{**CFG, "epochs": 12, "lr": 0.05, "lr_plateau": 1, "lr_gamma": 0.5})
+    run = Trainer(cfg).fit(_mf(data), data, log_splits=("test",))
+    decays = lr_decay_epochs(run.history)
+    assert decays, "the schedule never triggered: the test would prove nothing"
+    # each decay follows a validation that did not improve on the best so far
+    best = -1.0
+    for h in run.history:
+        improved = h["val/recall@20"] > best
+        best = max(best, h["val/recall@20"])
+        if h["epoch"] < 12:  # a decay after the last epoch leaves no trace in the log
+            assert (h["epoch"] in decays) == (not improved)
+    # a run without validation that replays the decays as milestones is the same run
+    replay = Trainer(TrainConfig(**{**CFG, "epochs": 12, "lr": 0.05, "eval_every": 0,
+                                    "lr_milestones": decays, "lr_gamma": 0.5})).fit(_mf(data), data)
+    assert [h["lr"] for h in replay.history] == pytest.approx([h["lr"] for h in run.history])
+    assert replay.test["recall@20"] == pytest.approx(run.history[-1]["test/recall@20"])
+
+
+def test_init_from_continues_like_a_run_that_had_the_new_config(data, tmp_path):
+    Trainer(TrainConfig(**{**CFG, "epochs": 4})).fit(_mf(data), data, out_dir=tmp_path / "a")
+    new = TrainConfig(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
+    cont = Trainer(new).fit(_mf(data, seed=9), data, out_dir=tmp_path / "b",
+                            init_from=tmp_path / "a" / "checkpoint.pt")
+    fresh = Trainer(new).fit(_mf(data), data)
+    assert [h["loss"] for h in cont.history] == pytest.approx([h["loss"] for h in fresh.history], rel=1e-6)
+    assert cont.test == pytest.approx(fresh.test) and cont.best_epoch == fresh.best_epoch
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        Trainer(new).fit(_mf(data), data, out_dir=tmp_path / "c", init_from=tmp_path / "nope.pt")

@@ -37,6 +37,14 @@ def _check_all(user: Tensor, item: Tensor) -> None:
         )
 
 
+def _check_many(user: Tensor, items: Tensor) -> None:
+    if user.dim() != 2 or items.dim() != 3 or items.shape[0] != user.shape[0] or items.shape[2] != user.shape[1]:
+        raise ValueError(
+            f"score_many needs user [B, d] and items [B, N, d], got "
+            f"{tuple(user.shape)} and {tuple(items.shape)}"
+        )
+
+
 class Scorer(torch.nn.Module):
     """Base class of all scorers.
 
@@ -57,6 +65,17 @@ class Scorer(torch.nn.Module):
         v = item.unsqueeze(0).expand(b, i, item.shape[1]).reshape(b * i, -1)
         return self.forward(u, v).view(b, i)
 
+    def score_many(self, user: Tensor, items: Tensor) -> Tensor:
+        """Score each user against its own ``N`` items: ``[B, d] x [B, N, d] -> [B, N]``.
+
+        Used for the ``N`` negatives per positive of pairwise losses. The default repeats
+        each user ``N`` times through :meth:`forward`; subclasses override it with a
+        batched formula.
+        """
+        _check_many(user, items)
+        b, n, d = items.shape
+        return self.forward(user.repeat_interleave(n, 0), items.reshape(b * n, d)).view(b, n)
+
 
 class DotScorer(Scorer):
     r"""Inner product, the scorer of MF-BPR, NGCF, LightGCN and most graph CF models.
@@ -76,6 +95,11 @@ class DotScorer(Scorer):
         """All-item scores ``user @ item.T``: ``[B, d], [I, d] -> [B, I]``."""
         _check_all(user, item)
         return user @ item.t()
+
+    def score_many(self, user: Tensor, items: Tensor) -> Tensor:
+        """``[B, d] x [B, N, d] -> [B, N]`` as one batched matrix product (no repeated users)."""
+        _check_many(user, items)
+        return torch.bmm(items, user.unsqueeze(2)).squeeze(2)
 
 
 class CosineScorer(Scorer):
@@ -115,3 +139,9 @@ class CosineScorer(Scorer):
         _check_all(user, item)
         s = self._normalize(user) @ self._normalize(item).t()
         return s if self.temperature == 1.0 else s.div_(self.temperature)
+
+    def score_many(self, user: Tensor, items: Tensor) -> Tensor:
+        """``[B, d] x [B, N, d] -> [B, N]`` cosine scores as one batched matrix product."""
+        _check_many(user, items)
+        s = torch.bmm(self._normalize(items), self._normalize(user).unsqueeze(2)).squeeze(2)
+        return s if self.temperature == 1.0 else s / self.temperature

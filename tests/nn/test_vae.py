@@ -146,6 +146,17 @@ def test_multinomial_nll_matches_numpy():
     ref = -(logp * target).sum(1).mean()
     got = multinomial_nll(torch.from_numpy(logits), torch.from_numpy(target).double())
     assert float(got) == pytest.approx(ref, rel=1e-12)
+    # the sparse target (the trainer's fast path) gives the same value and gradient
+    lt = torch.from_numpy(logits).requires_grad_()
+    multinomial_nll(lt, torch.from_numpy(target).double()).backward()
+    dense_grad = lt.grad.clone()
+    lt.grad = None
+    sparse = multinomial_nll(lt, torch.from_numpy(target).double().to_sparse_csr())
+    assert float(sparse) == pytest.approx(ref, rel=1e-12)
+    sparse.backward()
+    torch.testing.assert_close(lt.grad, dense_grad)
+    with pytest.raises(ValueError, match="shape"):
+        multinomial_nll(lt, torch.zeros(5, 8))
 
 
 # --------------------------------------------------------------------------- interface
