@@ -17,7 +17,7 @@ import inspect
 from typing import Any, Callable, Dict, Mapping, Tuple, Type
 
 from graphcf.config import check_kwargs
-from graphcf.nn.encoders import Encoder, MFEncoder, PopularityEncoder
+from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer, Scorer
@@ -31,6 +31,7 @@ MODELS: Dict[str, Type[Encoder]] = {
     "neumf": NeuMFEncoder,
     "multvae": MultVAEEncoder,
     "multdae": MultDAEEncoder,
+    "lightgcn": LightGCNEncoder,
 }
 
 #: Models with their own scorer (built from the ``model_args`` its constructor accepts).
@@ -54,6 +55,8 @@ DEFAULT_TRAIN: Dict[str, Dict[str, Any]] = {
                 "metric": "ndcg@100", "anneal_steps": 200_000, "anneal_cap": 0.2},
     "multdae": {"loss": "multinomial", "batch_size": 500, "lr": 1e-3, "epochs": 200, "patience": 0,
                 "metric": "ndcg@100", "anneal_steps": 0, "anneal_cap": 1.0},
+    # He et al. 2020 (official code): BPR, batch 2048, Adam 1e-3, L2 1e-4 on the batch's ego embeddings
+    "lightgcn": {"loss": "bpr", "batch_size": 2048, "lr": 1e-3, "reg": 1e-4, "num_negatives": 1},
 }
 
 

@@ -2,7 +2,7 @@
 from contracts import EncoderContract
 
 from graphcf.models import build_model
-from graphcf.nn.encoders import MFEncoder, MultDAEEncoder, MultVAEEncoder
+from graphcf.nn.encoders import LightGCNEncoder, MFEncoder, MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer
 from graphcf.train import TrainConfig
 
@@ -59,3 +59,8 @@ class TestMultVAEContract(EncoderContract):
 class TestMultDAEContract(TestMultVAEContract):
     def make_model(self, num_users, num_items):
         return MultDAEEncoder(num_users, num_items, hidden_dims=(32,), latent_dim=8, dropout=0.2, seed=0), DotScorer()
+
+
+class TestLightGCNContract(EncoderContract):
+    def make_model(self, num_users, num_items):
+        return LightGCNEncoder(num_users, num_items, dim=8, num_layers=2), DotScorer()
