@@ -17,7 +17,7 @@ import inspect
 from typing import Any, Callable, Dict, Mapping, Tuple, Type
 
 from graphcf.config import check_kwargs
-from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, PopularityEncoder
+from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, NGCFEncoder, PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer, Scorer
@@ -32,6 +32,7 @@ MODELS: Dict[str, Type[Encoder]] = {
     "multvae": MultVAEEncoder,
     "multdae": MultDAEEncoder,
     "lightgcn": LightGCNEncoder,
+    "ngcf": NGCFEncoder,
 }
 
 #: Models with their own scorer (built from the ``model_args`` its constructor accepts).
@@ -57,6 +58,8 @@ DEFAULT_TRAIN: Dict[str, Dict[str, Any]] = {
                 "metric": "ndcg@100", "anneal_steps": 0, "anneal_cap": 1.0},
     # He et al. 2020 (official code): BPR, batch 2048, Adam 1e-3, L2 1e-4 on the batch's ego embeddings
     "lightgcn": {"loss": "bpr", "batch_size": 2048, "lr": 1e-3, "reg": 1e-4, "num_negatives": 1},
+    # Wang et al. 2019 (official run script): BPR, batch 1024, Adam 1e-4, L2 1e-5 on the batch's outputs
+    "ngcf": {"loss": "bpr", "batch_size": 1024, "lr": 1e-4, "reg": 1e-5, "num_negatives": 1},
 }
 
 

@@ -89,24 +89,19 @@ def spmm(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
     return _SpMM.apply(a, a_t, x)
 
 
-def _csr(row: Tensor, col: Tensor, val: Tensor, shape: Tuple[int, int]) -> Tensor:
-    """CSR matrix of (row, col, val); duplicates are summed."""
-    coo = torch.sparse_coo_tensor(torch.stack([row, col]), val, shape, check_invariants=False).coalesce()
-    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return coo.to_sparse_csr()
-
-
 @dataclass
 class BipartiteAdjacency:
     r"""Normalised :math:`\hat{\mathbf{R}}` ``[U, I]`` and :math:`\hat{\mathbf{R}}^\top` ``[I, U]`` as CSR.
 
     ``user_from_item`` aggregates item rows into users (``E_U' = R_hat @ E_I``), and
-    ``item_from_user`` the reverse. Build with :meth:`from_edge_index`.
+    ``item_from_user`` the reverse. ``perm`` maps the first matrix's value order to the
+    second's (``item_from_user.values() == user_from_item.values()[perm]``). Build with
+    :meth:`from_edge_index`.
     """
 
     user_from_item: Tensor
     item_from_user: Tensor
+    perm: Tensor
 
     @property
     def num_users(self) -> int:
@@ -131,11 +126,36 @@ class BipartiteAdjacency:
         if ei.numel() and (int(ei[0].min()) < 0 or int(ei[0].max()) >= num_users
                            or int(ei[1].min()) < 0 or int(ei[1].max()) >= num_items):
             raise IndexError(f"BipartiteAdjacency: edge_index out of range for {num_users} users x {num_items} items")
+        w = torch.ones(ei.size(1), device=ei.device, dtype=dtype) if edge_weight is None else edge_weight.to(dtype)
+        coo = torch.sparse_coo_tensor(ei, w, (num_users, num_items), check_invariants=False).coalesce()
+        (row, col), val = coo.indices(), coo.values()  # duplicates summed, sorted by (user, item)
         if normalize:
-            w = bipartite_sym_norm(ei, edge_weight, (num_users, num_items), dtype=dtype)
-        else:
-            w = torch.ones(ei.size(1), device=ei.device, dtype=dtype) if edge_weight is None else edge_weight.to(dtype)
-        return cls(_csr(ei[0], ei[1], w, (num_users, num_items)), _csr(ei[1], ei[0], w, (num_items, num_users)))
+            val = bipartite_sym_norm(torch.stack([row, col]), val, (num_users, num_items), dtype=dtype)
+        perm = torch.argsort(col * num_users + row, stable=True)
+        crow = _crow(row, num_users)
+        crow_t = _crow(col, num_items)
+        return cls(_csr_tensor(crow, col, val, (num_users, num_items)),
+                   _csr_tensor(crow_t, row[perm], val[perm], (num_items, num_users)), perm)
+
+    def with_values(self, values: Tensor) -> "BipartiteAdjacency":
+        """The same sparsity pattern with new values (in ``user_from_item``'s order)."""
+        a = self.user_from_item
+        t = self.item_from_user
+        return BipartiteAdjacency(_csr_tensor(a.crow_indices(), a.col_indices(), values, tuple(a.shape)),
+                                  _csr_tensor(t.crow_indices(), t.col_indices(), values[self.perm], tuple(t.shape)),
+                                  self.perm)
+
+    def dropout_edges(self, p: float, generator: Optional[torch.Generator] = None) -> "BipartiteAdjacency":
+        r"""Drop each interaction (both directions) with probability ``p`` and rescale the kept
+        values by :math:`1/(1-p)` (NGCF's "node dropout", which its code applies to the
+        normalised adjacency's entries)."""
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout_edges: p must be in [0, 1), got {p}")
+        val = self.user_from_item.values()
+        if p == 0.0:
+            return self
+        keep = torch.rand(val.numel(), generator=generator, device=val.device) >= p
+        return self.with_values(val * keep.to(val.dtype) / (1.0 - p))
 
     def propagate(self, x_user: Tensor, x_item: Tensor) -> Tuple[Tensor, Tensor]:
         r"""One light-convolution step: :math:`(\hat{\mathbf{R}} \mathbf{E}_I, \hat{\mathbf{R}}^\top \mathbf{E}_U)`."""
@@ -143,7 +163,19 @@ class BipartiteAdjacency:
                 spmm(self.item_from_user, self.user_from_item, x_user))
 
     def to(self, device: torch.device) -> "BipartiteAdjacency":
-        return BipartiteAdjacency(self.user_from_item.to(device), self.item_from_user.to(device))
+        return BipartiteAdjacency(self.user_from_item.to(device), self.item_from_user.to(device), self.perm.to(device))
+
+
+def _crow(row: Tensor, n: int) -> Tensor:
+    crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
+    torch.cumsum(torch.bincount(row, minlength=n), 0, out=crow[1:])
+    return crow
+
+
+def _csr_tensor(crow: Tensor, col: Tensor, val: Tensor, shape: Tuple[int, ...]) -> Tensor:
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
 
 
 class AdjacencyCache:

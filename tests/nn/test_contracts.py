@@ -2,7 +2,7 @@
 from contracts import EncoderContract
 
 from graphcf.models import build_model
-from graphcf.nn.encoders import LightGCNEncoder, MFEncoder, MultDAEEncoder, MultVAEEncoder
+from graphcf.nn.encoders import LightGCNEncoder, MFEncoder, NGCFEncoder, MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer
 from graphcf.train import TrainConfig
 
@@ -64,3 +64,11 @@ class TestMultDAEContract(TestMultVAEContract):
 class TestLightGCNContract(EncoderContract):
     def make_model(self, num_users, num_items):
         return LightGCNEncoder(num_users, num_items, dim=8, num_layers=2), DotScorer()
+
+
+class TestNGCFContract(EncoderContract):
+    def make_model(self, num_users, num_items):
+        return NGCFEncoder(num_users, num_items, dim=8, layer_dims=(8, 8), mess_dropout=0.1, node_dropout=0.1), DotScorer()
+
+    def train_config(self):
+        return TrainConfig(epochs=60, batch_size=64, lr=0.01, reg=0.0, eval_every=0, seed=0)

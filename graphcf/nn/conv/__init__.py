@@ -1,4 +1,5 @@
 """Message-passing layers (PyG ``MessagePassing``) for the bipartite user-item graph."""
 from graphcf.nn.conv.light_conv import LightConv
+from graphcf.nn.conv.ngcf_conv import NGCFConv
 
-__all__ = ["LightConv"]
+__all__ = ["LightConv", "NGCFConv"]

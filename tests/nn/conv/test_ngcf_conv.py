@@ -1,0 +1,137 @@
+"""NGCFConv and NGCFEncoder against dense float64 algebra (eq. (3)-(4) and (7) of Wang et al. 2019)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphcf.data import Interactions, to_heterodata
+from graphcf.nn.conv import NGCFConv
+from graphcf.nn.encoders import NGCFEncoder
+from graphcf.nn.sparse import BipartiteAdjacency
+
+U, I = 5, 4
+EDGES = torch.tensor([[0, 0, 1, 1, 2, 3, 3, 3], [0, 1, 1, 2, 0, 0, 1, 2]])
+
+
+def dense_rhat():
+    r = torch.zeros(U, I, dtype=torch.float64)
+    r[EDGES[0], EDGES[1]] = 1.0
+    du, di = r.sum(1), r.sum(0)
+    iu = torch.where(du > 0, du.rsqrt(), torch.zeros_like(du))
+    ii = torch.where(di > 0, di.rsqrt(), torch.zeros_like(di))
+    return iu[:, None] * r * ii[None, :]
+
+
+def per_edge_reference(conv, x_src, x_dst, r):
+    """The paper's message form, one message per edge: e_u' = LReLU(W1 e_u + sum_i p_ui (W1 e_i + W2 (e_i * e_u)))."""
+    out = []
+    for u in range(x_dst.size(0)):
+        acc = conv.lin1(x_dst[u]) + conv.lin2.bias  # W1 e_u + b1, plus b2 of the W2 term
+        for i in range(x_src.size(0)):
+            if r[u, i] != 0:
+                acc = acc + r[u, i] * (x_src[i] @ conv.lin1.weight.t() + (x_src[i] * x_dst[u]) @ conv.lin2.weight.t())
+        out.append(F.leaky_relu(acc, 0.2))
+    return torch.stack(out)
+
+
+def test_ngcf_conv_matches_per_edge_messages_for_every_input_form():
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    conv = NGCFConv(3, 2).double()
+    with torch.no_grad():  # non-zero biases so they are checked too
+        conv.lin1.bias.normal_(generator=g)
+        conv.lin2.bias.normal_(generator=g)
+    assert str(conv) == "NGCFConv(3, 2)"
+    xu = torch.randn(U, 3, dtype=torch.float64, generator=g)
+    xi = torch.randn(I, 3, dtype=torch.float64, generator=g)
+    r = dense_rhat()
+    want_u = per_edge_reference(conv, xi, xu, r)
+    want_i = per_edge_reference(conv, xu, xi, r.t())
+    torch.testing.assert_close(conv((xi, xu), EDGES.flip(0)), want_u)
+    torch.testing.assert_close(conv((xu, xi), EDGES), want_i)
+    adj = BipartiteAdjacency.from_edge_index(EDGES, U, I, dtype=torch.float64)
+    plain = NGCFConv(3, 2, normalize=False).double()
+    plain.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(plain((xi, xu), adj.user_from_item, transpose=adj.item_from_user), want_u)
+    torch.testing.assert_close(conv((xi, xu), torch.sparse_coo_tensor(EDGES, torch.ones(8, dtype=torch.float64),
+                                                                      (U, I)).to_sparse_csr()), want_u)
+
+
+def test_ngcf_conv_gradcheck():
+    torch.manual_seed(0)
+    conv = NGCFConv(3, 2).double()
+    adj = BipartiteAdjacency.from_edge_index(EDGES, U, I, dtype=torch.float64)
+    xu = torch.randn(U, 3, dtype=torch.float64, requires_grad=True)
+    xi = torch.randn(I, 3, dtype=torch.float64, requires_grad=True)
+    plain = NGCFConv(3, 2, normalize=False).double()
+    assert torch.autograd.gradcheck(
+        lambda a, b: plain((a, b), adj.user_from_item, transpose=adj.item_from_user), (xi, xu))
+    assert torch.autograd.gradcheck(lambda a, b: conv((a, b), EDGES.flip(0)), (xi, xu))
+
+
+def _graph():
+    return to_heterodata({"train": Interactions(EDGES[0], EDGES[1], U, I)})
+
+
+def dense_ngcf(enc, normalize=True):
+    """Eq. (7): E' = LReLU((L + I) E W1 + (L E) * E W2) on the (U + I) block Laplacian, then concat."""
+    a = torch.zeros(U + I, U + I, dtype=torch.float64)
+    a[:U, U:] = dense_rhat()
+    a[U:, :U] = dense_rhat().t()
+    e = torch.cat([enc.user_emb.weight, enc.item_emb.weight])
+    outs = [e]
+    for conv in enc.convs:
+        side = a @ e
+        e = F.leaky_relu(conv.lin1(e + side) + conv.lin2(side * e), 0.2)
+        outs.append(F.normalize(e, dim=1) if normalize else e)
+    out = torch.cat(outs, dim=1)
+    return out[:U], out[U:]
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_ngcf_encoder_matches_dense_closed_form_in_eval_mode(normalize):
+    torch.manual_seed(1)
+    enc = NGCFEncoder(U, I, dim=4, layer_dims=(3, 5), mess_dropout=0.3, node_dropout=0.4,
+                      normalize_layers=normalize).double().eval()
+    out = enc(_graph())
+    want_u, want_i = dense_ngcf(enc, normalize)
+    assert out.user.shape == (U, 4 + 3 + 5) and enc.out_dim == 12
+    torch.testing.assert_close(out.user, want_u)
+    torch.testing.assert_close(out.item, want_i)
+    torch.testing.assert_close(enc(_graph(), users=torch.tensor([2, 2])).user, want_u[[2, 2]])
+
+
+def test_ngcf_dropouts_only_in_training_mode():
+    torch.manual_seed(2)
+    enc = NGCFEncoder(U, I, dim=4, layer_dims=(4,), mess_dropout=0.5, node_dropout=0.5).double()
+    data = _graph()
+    enc.eval()
+    assert torch.equal(enc(data).user, enc(data).user)
+    enc.train()
+    torch.manual_seed(0)
+    a = enc(data).user
+    b = enc(data).user
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(a[:, :4], enc.user_emb.weight)  # layer 0 is never dropped
+
+
+def test_edge_dropout_is_unbiased_and_keeps_both_directions_consistent():
+    adj = BipartiteAdjacency.from_edge_index(EDGES, U, I, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    acc = torch.zeros(U, I, dtype=torch.float64)
+    n = 4000
+    for _ in range(n):
+        d = adj.dropout_edges(0.3, generator=g)
+        torch.testing.assert_close(d.item_from_user.to_dense(), d.user_from_item.to_dense().t())
+        acc += d.user_from_item.to_dense()
+    torch.testing.assert_close(acc / n, dense_rhat(), atol=0.02, rtol=0.0)
+    with pytest.raises(ValueError, match="p must"):
+        adj.dropout_edges(1.0)
+
+
+def test_ngcf_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="mess_dropout"):
+        NGCFEncoder(U, I, layer_dims=(4, 4), mess_dropout=(0.1,))
+    with pytest.raises(ValueError, match="node_dropout"):
+        NGCFEncoder(U, I, node_dropout=1.0)
+    with pytest.raises(ValueError, match="layer_dims"):
+        NGCFEncoder(U, I, layer_dims=(0,))
