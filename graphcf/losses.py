@@ -6,19 +6,24 @@ import torch
 from torch import Tensor
 
 
-def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
+def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     r"""Bayesian personalised ranking loss (Rendle et al., UAI 2009).
 
     .. math::
-        \mathcal{L} = \frac{1}{B} \sum_{(u,i,j)} -\ln \sigma(\hat y_{ui} - \hat y_{uj})
+        \mathcal{L} = \frac{1}{|P|} \sum_{(u,i,j) \in P} -\ln \sigma(\hat y_{ui} - \hat y_{uj})
 
     ``pos [B]`` and ``neg [B]`` or ``neg [B, N]`` (each negative paired with its row's
-    positive; the mean runs over all pairs). Computed as ``softplus(neg - pos)`` for
-    numerical stability.
+    positive; the mean runs over all pairs :math:`P`, or over those where ``mask`` (shaped
+    like ``neg``) is true). Computed as ``softplus(neg - pos)`` for numerical stability.
     """
     if neg.dim() == pos.dim() + 1:
         pos = pos.unsqueeze(-1)
-    return F.softplus(neg - pos).mean()
+    pairs = F.softplus(neg - pos)
+    if mask is None:
+        return pairs.mean()
+    if mask.shape != pairs.shape:
+        raise ValueError(f"bpr_loss: mask shape {tuple(mask.shape)} != pairs shape {tuple(pairs.shape)}")
+    return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
 
 
 def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:

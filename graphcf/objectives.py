@@ -10,7 +10,7 @@ in the trainer's checkpoint so a resumed run continues the same schedule.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -21,6 +21,7 @@ from graphcf.losses import bce_loss, bpr_loss, l2_reg, multinomial_nll
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import Scorer
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
+from graphcf.typing import ITEM, USER
 
 Batch = Tuple[Tensor, ...]
 
@@ -114,6 +115,65 @@ class PairwiseObjective(Objective):
         if self.reg > 0:
             # the default reg_embeddings are exactly the rows gathered above: reuse them
             rows = (u, p, n) if _default_reg_rows(encoder) else encoder.reg_embeddings(emb, users, pos, neg)
+            loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
+        if emb.aux_loss is not None:
+            loss = loss + emb.aux_loss
+        return loss
+
+
+class NeighborPairwiseObjective(Objective):
+    r"""BPR on neighbour-sampled subgraphs (:class:`~graphcf.samplers.neighbor.NeighborBatches`):
+    the encoder runs on each batch's :math:`K`-hop sampled subgraph instead of the full graph.
+
+    Same loss as :class:`PairwiseObjective`; a negative draw that is a training positive of
+    its user gets weight 0 (the BPR mean runs over the valid pairs only), so no positive is
+    ever used as a negative. Needs an encoder that accepts sampled subgraphs
+    (``supports_sampled_subgraphs = True``: LightGCN, NGCF).
+
+    Args:
+        num_neighbors: neighbours per node and hop; its length must be at least the encoder's
+            ``num_layers``.
+        num_negatives, reg: as in :class:`PairwiseObjective`.
+    """
+
+    def __init__(self, num_neighbors: Sequence[int] = (10, 10, 10), num_negatives: int = 1,
+                 reg: float = 1e-4) -> None:
+        from graphcf.samplers.neighbor import NeighborBatches
+
+        self.loader = NeighborBatches(num_neighbors, num_negatives)
+        self.num_negatives = num_negatives
+        self.reg = reg
+
+    def setup(self, data: HeteroData) -> None:
+        nu, ni = num_users_items(data)
+        self.loader.setup(data)
+        self.positives = UniformNegativeSampler(train_edge_index(data), nu, ni)
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        for b in self.loader.batches(batch_size, generator):
+            yield (b,)
+
+    def num_rows(self, batch: Batch) -> int:
+        return int(batch[0][USER].src_index.numel())
+
+    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
+        from graphcf.samplers.neighbor import batch_triples
+
+        (sub,) = batch
+        if not getattr(encoder, "supports_sampled_subgraphs", False):
+            raise TypeError(f"{type(encoder).__name__} does not run on sampled subgraphs; use sampling='full'")
+        depth = getattr(encoder, "num_layers", 0)
+        if len(self.loader.num_neighbors) < depth:
+            raise ValueError(f"num_neighbors {self.loader.num_neighbors} samples {len(self.loader.num_neighbors)} hops "
+                             f"but {type(encoder).__name__} has {depth} layers")
+        users, pos, neg = batch_triples(sub)
+        gu, gp, gn = sub[USER].n_id[users], sub[ITEM].n_id[pos], sub[ITEM].n_id[neg]
+        valid = ~self.positives.is_positive(gu.repeat_interleave(neg.size(1)), gn.flatten()).view_as(gn)
+        emb = encoder(sub)
+        u, p, n = emb.user[users], emb.item[pos], emb.item[neg]
+        loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n), mask=valid)
+        if self.reg > 0:
+            rows = (u, p, n) if _default_reg_rows(encoder) else encoder.reg_embeddings(emb, gu, gp, gn)
             loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
         if emb.aux_loss is not None:
             loss = loss + emb.aux_loss

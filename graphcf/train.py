@@ -17,7 +17,8 @@ from torch_geometric.data import HeteroData
 
 from graphcf.data.build import has_split
 from graphcf.evaluate import full_ranking
-from graphcf.objectives import MultinomialObjective, Objective, PairwiseObjective, PointwiseObjective
+from graphcf.objectives import (MultinomialObjective, NeighborPairwiseObjective, Objective, PairwiseObjective,
+                                PointwiseObjective)
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import DotScorer, Scorer
 
@@ -65,6 +66,12 @@ class TrainConfig:
             happened are logged (``"lr"`` in ``metrics.jsonl``), so a retrain without a
             validation split can replay them as ``lr_milestones``.
         lr_gamma: the decay factor of both schedules, in ``(0, 1]``.
+        sampling: ``"full"`` (the encoder propagates over the whole training graph for every
+            batch) or ``"neighbor"`` (each BPR batch is a ``LinkNeighborLoader`` subgraph around
+            its users and items, :class:`~graphcf.objectives.NeighborPairwiseObjective`; graph
+            encoders only, ``loss="bpr"``).
+        num_neighbors: neighbours sampled per node at each hop in ``"neighbor"`` mode (``-1``:
+            all); needs at least one entry per encoder layer.
     """
 
     epochs: int = 50
@@ -87,6 +94,8 @@ class TrainConfig:
     lr_milestones: Tuple[int, ...] = ()
     lr_plateau: int = 0
     lr_gamma: float = 0.1
+    sampling: str = "full"
+    num_neighbors: Tuple[int, ...] = (10, 10, 10)
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -106,6 +115,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr_plateau must be >= 0, got {self.lr_plateau}")
         if not 0.0 < self.lr_gamma <= 1.0:
             raise ValueError(f"TrainConfig.lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        self.num_neighbors = tuple(int(k) for k in self.num_neighbors)
+        if self.sampling not in ("full", "neighbor"):
+            raise ValueError(f"TrainConfig.sampling must be 'full' or 'neighbor', got {self.sampling!r}")
+        if self.sampling == "neighbor" and (self.loss != "bpr" or self.sampler != "uniform"):
+            raise ValueError("TrainConfig.sampling='neighbor' trains BPR with uniform negatives only "
+                             f"(got loss={self.loss!r}, sampler={self.sampler!r})")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if "@" in self.metric:
@@ -115,6 +130,8 @@ class TrainConfig:
 
     def make_objective(self) -> Objective:
         """The :mod:`graphcf.objectives` object this config describes."""
+        if self.loss == "bpr" and self.sampling == "neighbor":
+            return NeighborPairwiseObjective(self.num_neighbors, self.num_negatives, self.reg)
         if self.loss == "bpr":
             return PairwiseObjective(self.num_negatives, self.reg, sampler=self.sampler)
         if self.loss == "bce":

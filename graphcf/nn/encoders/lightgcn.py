@@ -10,7 +10,8 @@ from torch_geometric.data import HeteroData
 from graphcf.nn.conv import LightConv
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
-from graphcf.typing import INTERACTS, UserItemEmbeddings
+from graphcf.samplers.neighbor import is_sampled, subgraph_messages
+from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
 __all__ = ["LightGCNEncoder"]
 
@@ -94,8 +95,25 @@ class LightGCNEncoder(Encoder):
             out_i = out_i + self.alpha[k] * x_item
         return out_u, out_i
 
+    #: runs on neighbour-sampled subgraphs (:mod:`graphcf.samplers.neighbor`)
+    supports_sampled_subgraphs = True
+
     def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
-        """Final embeddings of all users (or ``users``) and all items after :math:`K` layers."""
+        """Final embeddings of all users (or ``users``) and all items after :math:`K` layers.
+
+        On a sampled subgraph (nodes carry global ids ``n_id``) the layers run on the sampled
+        edges with the unbiased weights of :mod:`graphcf.samplers.neighbor`, and the rows are
+        the subgraph's nodes (local indices; ``users`` are local too).
+        """
+        if is_sampled(data):
+            to_user, w_user, to_item, w_item = subgraph_messages(data)
+            x_u, x_i = self.user_emb.weight[data[USER].n_id], self.item_emb.weight[data[ITEM].n_id]
+            out_u, out_i = self.alpha[0] * x_u, self.alpha[0] * x_i
+            for k, conv in enumerate(self.convs, start=1):
+                x_u, x_i = conv((x_i, x_u), to_user, w_user), conv((x_u, x_i), to_item, w_item)
+                out_u = out_u + self.alpha[k] * x_u
+                out_i = out_i + self.alpha[k] * x_i
+            return UserItemEmbeddings(self.select_users(out_u, users), out_i)
         adj = self.adjacency(data)
         out_u, out_i = self.propagate(adj, self.user_emb.weight, self.item_emb.weight)
         return UserItemEmbeddings(self.select_users(out_u, users), out_i)

@@ -11,7 +11,8 @@ from torch_geometric.data import HeteroData
 from graphcf.nn.conv import NGCFConv
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
-from graphcf.typing import INTERACTS, UserItemEmbeddings
+from graphcf.samplers.neighbor import is_sampled, subgraph_messages
+from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
 __all__ = ["NGCFEncoder"]
 
@@ -94,16 +95,46 @@ class NGCFEncoder(Encoder):
         return self._adj_cache.get(ei, self.num_users, self.num_items, edge_weight=w,
                                    device=self.user_emb.weight.device, dtype=self.user_emb.weight.dtype)
 
-    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
-        """Concatenated embeddings ``[*, dim + sum(layer_dims)]`` of all users (or ``users``) and all items."""
+    #: runs on neighbour-sampled subgraphs (:mod:`graphcf.samplers.neighbor`)
+    supports_sampled_subgraphs = True
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.convs)
+
+    def _layers(self, data: HeteroData):
+        """Layer-0 rows and a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph."""
+        if is_sampled(data):
+            to_user, w_user, to_item, w_item = subgraph_messages(data)
+            if self.training and self.node_dropout > 0:  # drop sampled edges, rescale the rest
+                p = self.node_dropout
+                w_user = w_user * (torch.rand_like(w_user) >= p).to(w_user.dtype) / (1 - p)
+                w_item = w_item * (torch.rand_like(w_item) >= p).to(w_item.dtype) / (1 - p)
+
+            def step(conv, x_u, x_i):
+                return conv((x_i, x_u), to_user, w_user), conv((x_u, x_i), to_item, w_item)
+
+            return self.user_emb.weight[data[USER].n_id], self.item_emb.weight[data[ITEM].n_id], step
         adj = self.adjacency(data)
         if self.training and self.node_dropout > 0:
             adj = adj.dropout_edges(self.node_dropout)
-        x_u, x_i = self.user_emb.weight, self.item_emb.weight
+
+        def step(conv, x_u, x_i):
+            return (conv((x_i, x_u), adj.user_from_item, transpose=adj.item_from_user),
+                    conv((x_u, x_i), adj.item_from_user, transpose=adj.user_from_item))
+
+        return self.user_emb.weight, self.item_emb.weight, step
+
+    def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
+        """Concatenated embeddings ``[*, dim + sum(layer_dims)]`` of all users (or ``users``) and all items.
+
+        On a sampled subgraph (nodes carry ``n_id``) the rows are the subgraph's nodes (local
+        indices) and the layers use the unbiased weights of :mod:`graphcf.samplers.neighbor`.
+        """
+        x_u, x_i, step = self._layers(data)
         outs_u, outs_i = [x_u], [x_i]
         for conv, p in zip(self.convs, self.mess_dropout):
-            x_u, x_i = (conv((x_i, x_u), adj.user_from_item, transpose=adj.item_from_user),
-                        conv((x_u, x_i), adj.item_from_user, transpose=adj.user_from_item))
+            x_u, x_i = step(conv, x_u, x_i)
             x_u, x_i = F.dropout(x_u, p, self.training), F.dropout(x_i, p, self.training)
             outs_u.append(F.normalize(x_u, dim=1) if self.normalize_layers else x_u)
             outs_i.append(F.normalize(x_i, dim=1) if self.normalize_layers else x_i)
