@@ -76,7 +76,7 @@ def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
     if args.seed is not None:
         cfg["train"]["seed"] = args.seed
         cfg["data"].setdefault("seed", args.seed)
-    for key in ("epochs", "lr", "batch_size"):
+    for key in ("epochs", "lr", "batch_size", "sampling", "num_neighbors"):
         val = getattr(args, key)
         if val is not None:
             cfg["train"][key] = val
@@ -250,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", dest="batch_size", type=int)
     t.add_argument("--dim", type=int, help="embedding size (model_args.dim)")
+    t.add_argument("--sampling", choices=["full", "neighbor"],
+                   help="graph encoders: propagate over the full graph per batch (default) or train on "
+                        "neighbour-sampled subgraphs (train.sampling)")
+    t.add_argument("--num-neighbors", dest="num_neighbors", type=int, nargs="+",
+                   help="neighbours per node and hop with --sampling neighbor, e.g. 10 10 10 (train.num_neighbors)")
     t.add_argument("--threads", type=int, help="torch threads")
     t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")

@@ -135,3 +135,21 @@ def test_config_sections_may_be_empty_but_not_scalars(tmp_path):
     p.write_text("model: [mf\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         load_config(p)
+
+
+@pytest.mark.parametrize("model,sampling", [("lightgcn", "full"), ("lightgcn", "neighbor"), ("ngcf", "neighbor"),
+                                            ("ngcf", "full")])
+def test_train_graph_encoders_in_both_sampling_modes(tmp_path, model, sampling):
+    cfg = {"model": model, "model_args": {"dim": 8}, "data": SMALL,
+           "train": {"epochs": 2, "ks": [20], "lr": 0.01}}
+    p = tmp_path / "g.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / f"{model}-{sampling}"
+    argv = ["train", "--config", str(p), "--out", str(out), "--no-progress", "--sampling", sampling,
+            "--num-neighbors", "5", "5", "5"]
+    assert main(argv) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["train"]["sampling"] == sampling and resolved["train"]["num_neighbors"] == [5, 5, 5]
+    assert resolved["train"]["loss"] == "bpr"
+    res = json.loads((out / "results.json").read_text())
+    assert res["test"]["num_users"] == 150 and 0 < res["test"]["recall@20"] <= 1
