@@ -15,8 +15,13 @@ layer-0 rows, backward. Variants:
 * ``pyg-lgconv-edge_index``: PyG's ``LGConv`` (scatter over ``edge_index``, normalisation
   recomputed every call, as in PyG's LightGCN model);
 * ``pyg-lgconv-sparsetensor``: PyG's ``LGConv`` on a torch-sparse ``SparseTensor`` adjacency;
-* ``graphcf``: :class:`graphcf.nn.encoders.LightGCNEncoder` (bipartite CSR blocks, cached,
-  backward with the precomputed transpose).
+* ``graphcf-layers``: :class:`graphcf.nn.encoders.LightGCNEncoder`'s layer-by-layer path
+  (``propagate(fused=False)``: bipartite CSR blocks, cached, each layer's backward with the
+  precomputed transpose);
+* ``graphcf-fused``: the encoder's ``forward`` (all layers one autograd node, Horner
+  backward, :func:`graphcf.nn.sparse.layer_sum_propagate`);
+* ``graphcf``: what graphcf's trainer runs, ``LightGCNEncoder.embed_rows``: the fused
+  propagation with the last layer computed for the batch's rows only.
 
 Seconds per step: median over ``--steps`` steps after one warm-up step, variants interleaved
 round-robin so background load hits all of them alike. ``ratio`` is the official-style median
@@ -43,7 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from graphcf.data.loaders import load_lightgcn_dir  # noqa: E402
 from graphcf.nn.encoders import LightGCNEncoder  # noqa: E402
-from graphcf.typing import INTERACTS  # noqa: E402
+from graphcf.typing import INTERACTS, UserItemEmbeddings  # noqa: E402
 
 log = logging.getLogger("bench_conv")
 DIM, LAYERS, BATCH = 64, 3, 2048
@@ -100,12 +105,20 @@ def pyg_lgconv(ei: torch.Tensor, nu: int, ni: int, sparse_tensor: bool) -> Calla
     return step
 
 
-def graphcf_step(data, nu: int, ni: int) -> Callable[[torch.Tensor], torch.Tensor]:
+def graphcf_step(data, nu: int, ni: int, mode: str = "rows") -> Callable[[torch.Tensor], torch.Tensor]:
     enc = LightGCNEncoder(nu, ni, dim=DIM, num_layers=LAYERS)
 
     def step(batch: torch.Tensor) -> torch.Tensor:
-        emb = enc(data)
-        u, p, n = emb.user[batch[0]], emb.item[batch[1]], emb.item[batch[2]]
+        if mode == "rows":  # what PairwiseObjective does
+            emb = enc.embed_rows(data, batch[0], torch.cat([batch[1], batch[2]]))
+            u, p, n = emb.user, emb.item[: len(batch[1])], emb.item[len(batch[1]):]
+        else:
+            if mode == "fused":
+                emb = enc(data)
+            else:
+                emb = UserItemEmbeddings(*enc.propagate(enc.adjacency(data), enc.user_emb.weight,
+                                                        enc.item_emb.weight, fused=False))
+            u, p, n = emb.user[batch[0]], emb.item[batch[1]], emb.item[batch[2]]
         loss = F.softplus((u * n).sum(1) - (u * p).sum(1)).mean()
         reg = enc.reg_embeddings(emb, batch[0], batch[1], batch[2])
         loss = loss + 1e-4 * sum(r.pow(2).sum() for r in reg) / (2 * len(batch[0]))
@@ -122,7 +135,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--variants", nargs="+",
-                   default=["official-style", "pyg-lgconv-edge_index", "pyg-lgconv-sparsetensor", "graphcf"])
+                   default=["official-style", "pyg-lgconv-edge_index", "pyg-lgconv-sparsetensor", "graphcf-layers",
+                            "graphcf-fused", "graphcf"])
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -134,7 +148,9 @@ def main() -> None:
         "official-style": lambda: official_style(ei, nu, ni),
         "pyg-lgconv-edge_index": lambda: pyg_lgconv(ei, nu, ni, sparse_tensor=False),
         "pyg-lgconv-sparsetensor": lambda: pyg_lgconv(ei, nu, ni, sparse_tensor=True),
-        "graphcf": lambda: graphcf_step(data, nu, ni),
+        "graphcf-layers": lambda: graphcf_step(data, nu, ni, mode="layers"),
+        "graphcf-fused": lambda: graphcf_step(data, nu, ni, mode="fused"),
+        "graphcf": lambda: graphcf_step(data, nu, ni, mode="rows"),
     }
     steps = {name: make[name]() for name in args.variants}
     g = torch.Generator().manual_seed(0)

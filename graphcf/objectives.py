@@ -109,8 +109,8 @@ class PairwiseObjective(Objective):
 
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         users, pos, neg = batch
-        emb = encoder(data)
-        u, p, n = emb.user[users], emb.item[pos], emb.item[neg]
+        emb = encoder.embed_rows(data, users, torch.cat([pos, neg.reshape(-1)]))
+        u, p, n = emb.user, emb.item[: len(pos)], emb.item[len(pos):].view(*neg.shape, -1)
         loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n))
         if self.reg > 0:
             # the default reg_embeddings are exactly the rows gathered above: reuse them

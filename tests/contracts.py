@@ -107,3 +107,13 @@ class EncoderContract:
         a = recommend(enc, scorer, data, torch.arange(self.n), k=10)
         b = recommend(enc2, scorer2, data, torch.arange(self.n), k=10)
         assert torch.equal(a.indices, b.indices) and torch.equal(a.scores, b.scores)
+
+    def test_embed_rows_equals_forward_gather(self, fitted):
+        data, _, enc, _ = fitted
+        enc.eval()
+        users, items = torch.tensor([3, 0, 3, 7]), torch.tensor([5, 5, 1, 0, 9])
+        with torch.no_grad():
+            full = enc(data)
+            rows = enc.embed_rows(data, users, items)
+        torch.testing.assert_close(rows.user, full.user[users])
+        torch.testing.assert_close(rows.item, full.item[items])

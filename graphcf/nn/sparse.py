@@ -27,7 +27,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "AdjacencyCache"]
+__all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "AdjacencyCache"]
 
 
 def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: Tuple[int, int],
@@ -61,17 +61,27 @@ def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: 
     return w * (deg_src[src] * deg_dst[dst]).rsqrt()
 
 
+def _mm(a: Tensor, x: Tensor) -> Tensor:
+    """``a @ x`` for a sparse CSR ``a`` into a fresh output: ``addmm(out=, beta=0)`` skips the
+    zero-fill and the result copy that ``torch.mm`` / ``torch.sparse.mm`` do around the MKL
+    kernel (30-40% faster per product on Gowalla, measured on this project's CPU)."""
+    if a.layout != torch.sparse_csr or x.dim() != 2:
+        return torch.sparse.mm(a, x)
+    out = x.new_empty(a.shape[0], x.shape[1])
+    return torch.addmm(out, a, x, beta=0, out=out)
+
+
 class _SpMM(torch.autograd.Function):
     """``a @ x`` with the backward ``a_t @ grad`` (``a``, ``a_t``: constant sparse CSR matrices)."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.a_t = a_t
-        return torch.sparse.mm(a, x)
+        return _mm(a, x.contiguous())
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tuple[None, None, Tensor]:  # type: ignore[override]
-        return None, None, torch.sparse.mm(ctx.a_t, grad.contiguous())
+        return None, None, _mm(ctx.a_t, grad.contiguous())
 
 
 def spmm(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
@@ -87,6 +97,144 @@ def spmm(a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
     if x.dtype != a.dtype:  # e.g. under bf16 autocast: propagate in the adjacency's precision
         x = x.to(a.dtype)
     return _SpMM.apply(a, a_t, x)
+
+
+class _LayerSum(torch.autograd.Function):
+    r"""Fused :math:`\sum_k \alpha_k \mathbf{M}^k \mathbf{x}` with a Horner-scheme backward (see
+    :func:`layer_sum_propagate`)."""
+
+    @staticmethod
+    def forward(ctx: Any, r: Tensor, r_t: Tensor, alpha: Tuple[float, ...], x_user: Tensor,
+                x_item: Tensor) -> Tuple[Tensor, Tensor]:  # type: ignore[override]
+        ctx.r, ctx.r_t, ctx.alpha = r, r_t, alpha
+        out_u, out_i = x_user * alpha[0], x_item * alpha[0]
+        h_u, h_i = x_user, x_item
+        for a in alpha[1:]:
+            h_u, h_i = _mm(r, h_i), _mm(r_t, h_u)
+            out_u.add_(h_u, alpha=a)
+            out_i.add_(h_i, alpha=a)
+        return out_u, out_i
+
+    @staticmethod
+    def backward(ctx: Any, g_u: Tensor, g_i: Tensor):  # type: ignore[override]
+        r, r_t, alpha = ctx.r, ctx.r_t, ctx.alpha
+        g_u, g_i = g_u.contiguous(), g_i.contiguous()
+        h_u, h_i = g_u * alpha[-1], g_i * alpha[-1]
+        for a in reversed(alpha[:-1]):
+            # M is the symmetric block matrix [[0, R], [R^T, 0]]: M^T = M
+            h_u, h_i = _mm(r, h_i).add_(g_u, alpha=a), _mm(r_t, h_u).add_(g_i, alpha=a)
+        return None, None, None, h_u, h_i
+
+
+def _filter_csr(a: Tensor, keep: Tensor) -> Tensor:
+    """The CSR ``a`` (same shape) with only the entries where ``keep [nnz]`` is true."""
+    crow = a.crow_indices()
+    ck = torch.zeros(keep.numel() + 1, dtype=torch.long, device=keep.device)
+    torch.cumsum(keep, 0, out=ck[1:])
+    return _csr_tensor(ck[crow.long()], a.col_indices()[keep], a.values()[keep], tuple(a.shape))
+
+
+def _keep_rows(a: Tensor, selected: Tensor) -> Tensor:
+    """Entry mask of the rows of CSR ``a`` flagged in ``selected [rows]`` (bool)."""
+    return torch.repeat_interleave(selected, a.crow_indices().diff().long(), output_size=a.values().numel())
+
+
+def _keep_cols(a: Tensor, selected: Tensor) -> Tensor:
+    """Entry mask of the columns of CSR ``a`` flagged in ``selected [cols]`` (bool)."""
+    return selected[a.col_indices().long()]
+
+
+class _LayerSumRows(torch.autograd.Function):
+    r""":class:`_LayerSum` evaluated only at the rows ``users`` / ``items``: the last layer is a
+    product with the rows' sub-matrix only (see :func:`layer_sum_propagate`)."""
+
+    @staticmethod
+    def forward(ctx: Any, r: Tensor, r_t: Tensor, alpha: Tuple[float, ...], users: Tensor, items: Tensor,
+                x_user: Tensor, x_item: Tensor) -> Tuple[Tensor, Tensor]:  # type: ignore[override]
+        sel_u = torch.zeros(r.shape[0], dtype=torch.bool, device=users.device).index_fill_(0, users, True)
+        sel_i = torch.zeros(r.shape[1], dtype=torch.bool, device=items.device).index_fill_(0, items, True)
+        out_u, out_i = x_user[users] * alpha[0], x_item[items] * alpha[0]
+        h_u, h_i = x_user, x_item
+        for a in alpha[1:-1]:
+            h_u, h_i = _mm(r, h_i), _mm(r_t, h_u)
+            out_u.add_(h_u[users], alpha=a)
+            out_i.add_(h_i[items], alpha=a)
+        if len(alpha) > 1:  # last layer: only the selected rows of R and R^T
+            out_u.add_(_mm(_filter_csr(r, _keep_rows(r, sel_u)), h_i)[users], alpha=alpha[-1])
+            out_i.add_(_mm(_filter_csr(r_t, _keep_rows(r_t, sel_i)), h_u)[items], alpha=alpha[-1])
+        ctx.r, ctx.r_t, ctx.alpha = r, r_t, alpha
+        ctx.sel_u, ctx.sel_i = sel_u, sel_i
+        ctx.save_for_backward(users, items)
+        return out_u, out_i
+
+    @staticmethod
+    def backward(ctx: Any, g_u_rows: Tensor, g_i_rows: Tensor):  # type: ignore[override]
+        r, r_t, alpha = ctx.r, ctx.r_t, ctx.alpha
+        users, items = ctx.saved_tensors
+        g_u = g_u_rows.new_zeros(r.shape[0], g_u_rows.shape[1]).index_copy_(0, users, g_u_rows)
+        g_i = g_i_rows.new_zeros(r.shape[1], g_i_rows.shape[1]).index_copy_(0, items, g_i_rows)
+        if len(alpha) == 1:
+            return None, None, None, None, None, g_u * alpha[0], g_i * alpha[0]
+        # transpose of the last layer's row-restricted products: (R[users, :])^T = R^T[:, users]
+        h_u = _mm(_filter_csr(r, _keep_cols(r, ctx.sel_i)), g_i).mul_(alpha[-1]).add_(g_u, alpha=alpha[-2])
+        h_i = _mm(_filter_csr(r_t, _keep_cols(r_t, ctx.sel_u)), g_u).mul_(alpha[-1]).add_(g_i, alpha=alpha[-2])
+        for a in reversed(alpha[:-2]):
+            h_u, h_i = _mm(r, h_i).add_(g_u, alpha=a), _mm(r_t, h_u).add_(g_i, alpha=a)
+        return None, None, None, None, None, h_u, h_i
+
+
+def layer_sum_propagate(adj: "BipartiteAdjacency", x_user: Tensor, x_item: Tensor, alpha,
+                        users: Optional[Tensor] = None, items: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    r"""LightGCN's whole propagation as one autograd node: :math:`\sum_{k=0}^{K} \alpha_k \mathbf{M}^k \mathbf{x}`.
+
+    With :math:`\mathbf{M} = \begin{pmatrix} 0 & \hat{\mathbf{R}} \\ \hat{\mathbf{R}}^\top & 0 \end{pmatrix}`
+    and :math:`\mathbf{x} = (\mathbf{E}_U, \mathbf{E}_I)`, returns the :math:`\alpha`-weighted
+    layer sum ``(users [U, d], items [I, d])``. Because :math:`\mathbf{M}` is symmetric the
+    gradient is the same polynomial applied to the output gradient :math:`\mathbf{g}`, evaluated
+    by Horner's scheme,
+
+    .. math::
+        \mathbf{h}_K = \alpha_K \mathbf{g}, \qquad
+        \mathbf{h}_{k} = \alpha_{k} \mathbf{g} + \mathbf{M} \mathbf{h}_{k+1}, \qquad
+        \frac{\partial \mathcal{L}}{\partial \mathbf{x}} = \mathbf{h}_0,
+
+    so forward and backward cost :math:`K` sparse products each, and no layer output is kept
+    for the backward pass (autograd through :math:`K` separate layers keeps all of them and
+    materialises every :math:`\alpha_k`-scaled copy: measured slower on this project's CPU).
+
+    Args:
+        adj: the normalised adjacency; its values are constants (no gradient).
+        x_user, x_item: layer-0 embeddings ``[U, d]``, ``[I, d]``.
+        alpha: :math:`\alpha_0..\alpha_K` (floats or a 1-D tensor).
+        users, items: if given (both), return only these rows, ``([len(users), d], [len(items), d])``
+            in the given order. Layers :math:`1..K-1` still run on the whole graph, but layer
+            :math:`K` multiplies only the selected rows of :math:`\hat{\mathbf{R}}` and
+            :math:`\hat{\mathbf{R}}^\top` (and its backward only their transposes): a training
+            step needs the final embeddings of its batch rows only, so for :math:`K = 3` this
+            saves about one full-graph product forward and one backward.
+    """
+    alpha_t = tuple(float(a) for a in (alpha.tolist() if isinstance(alpha, Tensor) else alpha))
+    if not alpha_t:
+        raise ValueError("layer_sum_propagate: alpha needs at least one weight (alpha_0)")
+    r, r_t = adj.user_from_item, adj.item_from_user
+    if tuple(x_user.shape[:1]) != (r.shape[0],) or tuple(x_item.shape[:1]) != (r.shape[1],):
+        raise ValueError(f"layer_sum_propagate: x_user {tuple(x_user.shape)} / x_item {tuple(x_item.shape)} "
+                         f"do not match the adjacency's {r.shape[0]} users x {r.shape[1]} items")
+    if x_user.dtype != r.dtype:  # e.g. under bf16 autocast: propagate in the adjacency's precision
+        x_user, x_item = x_user.to(r.dtype), x_item.to(r.dtype)
+    if (users is None) != (items is None):
+        raise ValueError("layer_sum_propagate: give both users and items (or neither)")
+    if users is None:
+        return _LayerSum.apply(r, r_t, alpha_t, x_user.contiguous(), x_item.contiguous())
+    users, items = users.reshape(-1).long(), items.reshape(-1).long()
+    for name, idx, n in (("users", users, r.shape[0]), ("items", items, r.shape[1])):
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise IndexError(f"layer_sum_propagate: {name} out of range [0, {n})")
+    # unique rows: index_copy_ in the backward needs them, and each row is computed once
+    uu, inv_u = torch.unique(users, return_inverse=True)
+    ui, inv_i = torch.unique(items, return_inverse=True)
+    out_u, out_i = _LayerSumRows.apply(r, r_t, alpha_t, uu, ui, x_user.contiguous(), x_item.contiguous())
+    return out_u[inv_u], out_i[inv_i]
 
 
 @dataclass
@@ -173,6 +321,9 @@ def _crow(row: Tensor, n: int) -> Tensor:
 
 
 def _csr_tensor(crow: Tensor, col: Tensor, val: Tensor, shape: Tuple[int, ...]) -> Tensor:
+    # int32 indices when they fit: the MKL kernel converts int64 indices on every product
+    if max(val.numel(), *shape) < 2**31 - 1:
+        crow, col = crow.to(torch.int32), col.to(torch.int32)
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)

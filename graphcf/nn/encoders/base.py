@@ -48,12 +48,25 @@ class Encoder(nn.Module):
         """Representations of all users (or of ``users`` only, ``[B, d]``) and all items."""
         raise NotImplementedError
 
+    def embed_rows(self, data: HeteroData, users: Tensor, items: Tensor) -> UserItemEmbeddings:
+        """Final representations of the rows ``users`` and ``items`` only.
+
+        Returns ``UserItemEmbeddings(user [len(users), d], item [len(items), d], aux_loss)``,
+        rows in the given order (repeats allowed). What a training step needs: the default
+        runs the full :meth:`forward` and gathers; graph encoders override it to skip work
+        that only other rows need (LightGCN computes its last layer for these rows only).
+        """
+        emb = self(data)
+        return UserItemEmbeddings(emb.user[users], emb.item[items], emb.aux_loss)
+
     def reg_embeddings(self, emb: UserItemEmbeddings, users: Tensor, *items: Tensor) -> Sequence[Tensor]:
         """The batch rows that the L2 penalty applies to.
 
         Default: the output rows ``emb.user[users]``, ``emb.item[i]`` for each item
         tensor. Graph encoders override this to regularise their layer-0 (ego)
-        embeddings instead, as LightGCN and NGCF do.
+        embeddings instead, as LightGCN and NGCF do; an override gets ``emb`` from
+        :meth:`embed_rows` (batch rows, not whole tables) during training, so it should
+        index its own parameters with the global ids ``users`` / ``items``.
         """
         return [emb.user[users], *(emb.item[i] for i in items)]
 

@@ -9,7 +9,7 @@ from torch_geometric.data import HeteroData
 
 from graphcf.nn.conv import LightConv
 from graphcf.nn.encoders.base import Encoder
-from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
+from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency, layer_sum_propagate
 from graphcf.samplers.neighbor import is_sampled, subgraph_messages
 from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
@@ -85,8 +85,16 @@ class LightGCNEncoder(Encoder):
         return self._adj_cache.get(ei, self.num_users, self.num_items, edge_weight=w,
                                    device=self.user_emb.weight.device, dtype=self.user_emb.weight.dtype)
 
-    def propagate(self, adj: BipartiteAdjacency, x_user: Tensor, x_item: Tensor):
-        """The :math:`\\alpha`-weighted sum of the layer outputs, ``(users [U, d], items [I, d])``."""
+    def propagate(self, adj: BipartiteAdjacency, x_user: Tensor, x_item: Tensor, fused: bool = True):
+        """The :math:`\\alpha`-weighted sum of the layer outputs, ``(users [U, d], items [I, d])``.
+
+        ``fused`` (default) runs all layers as one autograd node
+        (:func:`~graphcf.nn.sparse.layer_sum_propagate`: Horner-scheme backward, no saved layer
+        outputs); ``fused=False`` runs the :class:`~graphcf.nn.conv.LightConv` layers one by one
+        (same result; kept as the reference path).
+        """
+        if fused:
+            return layer_sum_propagate(adj, x_user, x_item, self.alpha)
         out_u, out_i = self.alpha[0] * x_user, self.alpha[0] * x_item
         for k, conv in enumerate(self.convs, start=1):
             x_user, x_item = (conv((x_item, x_user), adj.user_from_item, transpose=adj.item_from_user),
@@ -117,6 +125,18 @@ class LightGCNEncoder(Encoder):
         adj = self.adjacency(data)
         out_u, out_i = self.propagate(adj, self.user_emb.weight, self.item_emb.weight)
         return UserItemEmbeddings(self.select_users(out_u, users), out_i)
+
+    def embed_rows(self, data: HeteroData, users: Tensor, items: Tensor) -> UserItemEmbeddings:
+        """Final embeddings of the batch rows only: layers :math:`1..K-1` on the whole graph,
+        layer :math:`K` on the rows' sub-matrix (:func:`~graphcf.nn.sparse.layer_sum_propagate`
+        with ``users`` / ``items``); equal to ``forward`` then gathering, one full-graph
+        product cheaper each way."""
+        if is_sampled(data):
+            return super().embed_rows(data, users, items)
+        adj = self.adjacency(data)
+        u, i = layer_sum_propagate(adj, self.user_emb.weight, self.item_emb.weight, self.alpha,
+                                   users=users, items=items)
+        return UserItemEmbeddings(u, i)
 
     def reg_embeddings(self, emb: UserItemEmbeddings, users: Tensor, *items: Tensor) -> Sequence[Tensor]:
         """Layer-0 (ego) embeddings of the batch: LightGCN's L2 penalty."""
