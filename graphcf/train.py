@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -172,6 +173,16 @@ def lr_decay_epochs(history: Sequence[Dict[str, Any]]) -> Tuple[int, ...]:
     return tuple(out)
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``nan`` where unavailable)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -283,7 +294,8 @@ class Trainer:
                     group["lr"] = lr
                 t0 = time.perf_counter()
                 loss = self._train_epoch(encoder, scorer, data, objective, opt, gen, epoch)
-                rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "lr": lr, "train_s": time.perf_counter() - t0}
+                rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "lr": lr, "train_s": time.perf_counter() - t0,
+                                       "peak_rss_mb": _peak_rss_mb()}
                 if cfg.eval_every > 0 and epoch % cfg.eval_every == 0:
                     for split in log_splits:
                         logged = self.evaluate(encoder, scorer, data, split)
