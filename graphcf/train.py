@@ -195,7 +195,9 @@ class Trainer:
     Encoders without trainable parameters (the popularity baseline) are fitted by
     :meth:`Encoder.fit_statistics` and only evaluated.
 
-    With ``out_dir``, every epoch appends a line to ``metrics.jsonl`` and writes
+    With ``out_dir``, every epoch appends a line to ``metrics.jsonl`` (``epoch``, ``loss``,
+    ``lr``, ``train_s``: seconds of that epoch's training, ``peak_rss_mb``: the process's peak
+    resident memory so far, and on evaluation epochs the metrics plus ``eval_s``) and writes
     ``checkpoint.pt`` atomically (model, optimiser, generator state, early-stopping
     state); a new :meth:`fit` with the same ``out_dir`` resumes from it and ends with
     the same numbers as an uninterrupted run. The best model (on validation) is
@@ -296,6 +298,7 @@ class Trainer:
                 loss = self._train_epoch(encoder, scorer, data, objective, opt, gen, epoch)
                 rec: Dict[str, Any] = {"epoch": epoch, "loss": loss, "lr": lr, "train_s": time.perf_counter() - t0,
                                        "peak_rss_mb": _peak_rss_mb()}
+                t_eval = time.perf_counter()
                 if cfg.eval_every > 0 and epoch % cfg.eval_every == 0:
                     for split in log_splits:
                         logged = self.evaluate(encoder, scorer, data, split)
@@ -320,6 +323,8 @@ class Trainer:
                                 score, best_score, best_epoch)
                 else:
                     logger.info("epoch %d loss %.4f", epoch, loss)
+                if cfg.eval_every > 0 and epoch % cfg.eval_every == 0:
+                    rec["eval_s"] = time.perf_counter() - t_eval
                 history.append(rec)
                 if out is not None:
                     with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
