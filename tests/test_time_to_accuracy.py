@@ -28,7 +28,7 @@ def test_crossings_cumulative_seconds_and_rss(tmp_path, capsys):
         {"epoch": 6, "train_s": 11.0, "peak_rss_mb": 2048, "val/recall@20": 0.172, "eval_s": 5.0},
     ]
     s = tta.summarise(rows, "val/recall@20", [0.1, 0.17, 0.18])
-    assert s["s_per_epoch"] == pytest.approx(11.5)  # median of 10, 11, 11, 11, 12, 30
+    assert s["s_per_epoch"] == pytest.approx(11.0)  # median of 10, 11, 11, 11, 12, 30
     assert s["crossings"][0.1] == (2, 22.0, 25.0)
     assert s["crossings"][0.17] == (4, 63.0, 70.0)  # 10+12+11+30 train; + 3 + 4 eval
     assert s["crossings"][0.18] is None
@@ -36,7 +36,7 @@ def test_crossings_cumulative_seconds_and_rss(tmp_path, capsys):
     assert s["peak_rss_gib"] == pytest.approx(2.0)
     tta.main([str(write(tmp_path, rows)), "--thresholds", "0.17", "0.18", "--labels", "run-a"])
     out = capsys.readouterr().out
-    assert "| run-a | 6 | 11.5 | 4 / 63 / 70 | not reached | 0.1750 (4) | 85 | 2.00 |" in out
+    assert "| run-a | 6 | 11.0 | 4 / 63 / 70 | not reached | 0.1750 (4) | 85 | 2.00 |" in out
 
 
 def test_bad_input_names_the_file_and_line(tmp_path):
