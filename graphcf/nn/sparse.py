@@ -134,6 +134,19 @@ def _filter_csr(a: Tensor, keep: Tensor) -> Tensor:
     return _csr_tensor(ck[crow.long()], a.col_indices()[keep], a.values()[keep], tuple(a.shape))
 
 
+#: above this fraction of selected rows / columns the row-restricted products use the whole
+#: matrix (the result is the same: unselected rows are dropped, unselected gradient rows are
+#: zero); filtering would cost more than it saves
+_RESTRICT_MAX_FRACTION = 0.5
+
+
+def _restricted(a: Tensor, selected: Tensor, by: str) -> Tensor:
+    """``a`` with only the entries of the selected rows (``by="rows"``) or columns (``"cols"``)."""
+    if selected.numel() == 0 or float(selected.sum()) > _RESTRICT_MAX_FRACTION * selected.numel():
+        return a
+    return _filter_csr(a, _keep_rows(a, selected) if by == "rows" else _keep_cols(a, selected))
+
+
 def _keep_rows(a: Tensor, selected: Tensor) -> Tensor:
     """Entry mask of the rows of CSR ``a`` flagged in ``selected [rows]`` (bool)."""
     return torch.repeat_interleave(selected, a.crow_indices().diff().long(), output_size=a.values().numel())
@@ -160,8 +173,8 @@ class _LayerSumRows(torch.autograd.Function):
             out_u.add_(h_u[users], alpha=a)
             out_i.add_(h_i[items], alpha=a)
         if len(alpha) > 1:  # last layer: only the selected rows of R and R^T
-            out_u.add_(_mm(_filter_csr(r, _keep_rows(r, sel_u)), h_i)[users], alpha=alpha[-1])
-            out_i.add_(_mm(_filter_csr(r_t, _keep_rows(r_t, sel_i)), h_u)[items], alpha=alpha[-1])
+            out_u.add_(_mm(_restricted(r, sel_u, "rows"), h_i)[users], alpha=alpha[-1])
+            out_i.add_(_mm(_restricted(r_t, sel_i, "rows"), h_u)[items], alpha=alpha[-1])
         ctx.r, ctx.r_t, ctx.alpha = r, r_t, alpha
         ctx.sel_u, ctx.sel_i = sel_u, sel_i
         ctx.save_for_backward(users, items)
@@ -176,8 +189,8 @@ class _LayerSumRows(torch.autograd.Function):
         if len(alpha) == 1:
             return None, None, None, None, None, g_u * alpha[0], g_i * alpha[0]
         # transpose of the last layer's row-restricted products: (R[users, :])^T = R^T[:, users]
-        h_u = _mm(_filter_csr(r, _keep_cols(r, ctx.sel_i)), g_i).mul_(alpha[-1]).add_(g_u, alpha=alpha[-2])
-        h_i = _mm(_filter_csr(r_t, _keep_cols(r_t, ctx.sel_u)), g_u).mul_(alpha[-1]).add_(g_i, alpha=alpha[-2])
+        h_u = _mm(_restricted(r, ctx.sel_i, "cols"), g_i).mul_(alpha[-1]).add_(g_u, alpha=alpha[-2])
+        h_i = _mm(_restricted(r_t, ctx.sel_u, "cols"), g_u).mul_(alpha[-1]).add_(g_i, alpha=alpha[-2])
         for a in reversed(alpha[:-2]):
             h_u, h_i = _mm(r, h_i).add_(g_u, alpha=a), _mm(r_t, h_u).add_(g_i, alpha=a)
         return None, None, None, None, None, h_u, h_i

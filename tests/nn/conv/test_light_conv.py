@@ -169,9 +169,13 @@ def test_lightgcn_rejects_bad_arguments():
     assert "alpha" in LightGCNEncoder(U, I).state_dict()
 
 
+@pytest.mark.parametrize("restrict", [1.0, 0.0])  # always filter the last layer's rows / never
 @pytest.mark.parametrize("layers", [0, 1, 2, 3, 4])
-def test_layer_sum_propagate_matches_dense_and_gradcheck(layers):
+def test_layer_sum_propagate_matches_dense_and_gradcheck(layers, restrict, monkeypatch):
+    import graphcf.nn.sparse as sparse
     from graphcf.nn.sparse import layer_sum_propagate
+
+    monkeypatch.setattr(sparse, "_RESTRICT_MAX_FRACTION", restrict)
 
     g = torch.Generator().manual_seed(layers)
     adj = BipartiteAdjacency.from_edge_index(EDGES, U, I, dtype=torch.float64)
