@@ -323,8 +323,40 @@ class BipartiteAdjacency:
         return (spmm(self.user_from_item, self.item_from_user, x_item),
                 spmm(self.item_from_user, self.user_from_item, x_user))
 
+    def row_blocks(self, users: Tensor, items: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""The rows ``users`` of :math:`\hat{\mathbf{R}}` and ``items`` of :math:`\hat{\mathbf{R}}^\top`, with transposes.
+
+        For a layer evaluated at a few target rows only: returns ``(R[users] [Bu, I],
+        R[users]^T [I, Bu], R^T[items] [Bi, U], R^T[items]^T [U, Bi])`` as CSR (the transposes for
+        :func:`spmm`'s backward); ``users`` / ``items`` must be unique (row ``b`` of a block is
+        ``users[b]``).
+        """
+        r, r_t = self.user_from_item, self.item_from_user
+        return (*_row_block(r, r_t, users), *_row_block(r_t, r, items))
+
     def to(self, device: torch.device) -> "BipartiteAdjacency":
         return BipartiteAdjacency(self.user_from_item.to(device), self.item_from_user.to(device), self.perm.to(device))
+
+
+def _row_block(a: Tensor, a_t: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(a[rows] [B, N], a[rows]^T [N, B])`` as CSR, from CSR ``a [M, N]`` and its transpose ``a_t``."""
+    rows = rows.long()
+    crow = a.crow_indices().long()
+    start, counts = crow[rows], crow[rows + 1] - crow[rows]
+    sub_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(counts, 0, out=sub_crow[1:])
+    nnz = int(sub_crow[-1])
+    idx = torch.repeat_interleave(start - sub_crow[:-1], counts, output_size=nnz) + torch.arange(nnz, device=rows.device)
+    block = _csr_tensor(sub_crow, a.col_indices()[idx], a.values()[idx], (rows.numel(), a.shape[1]))
+    # the transpose: entries of a_t whose column is one of rows, columns renumbered 0..B-1
+    local = torch.full((a.shape[0],), -1, dtype=torch.long, device=rows.device)
+    local[rows] = torch.arange(rows.numel(), device=rows.device)
+    col_t = local[a_t.col_indices().long()]
+    keep = col_t >= 0
+    ck = torch.zeros(keep.numel() + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(keep, 0, out=ck[1:])
+    block_t = _csr_tensor(ck[a_t.crow_indices().long()], col_t[keep], a_t.values()[keep], (a.shape[1], rows.numel()))
+    return block, block_t
 
 
 def _crow(row: Tensor, n: int) -> Tensor:

@@ -103,7 +103,8 @@ class NGCFEncoder(Encoder):
         return len(self.convs)
 
     def _layers(self, data: HeteroData):
-        """Layer-0 rows and a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph."""
+        """Layer-0 rows and a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph
+        (and the full graph's adjacency, ``None`` on a subgraph)."""
         if is_sampled(data):
             to_user, w_user, to_item, w_item = subgraph_messages(data)
             if self.training and self.node_dropout > 0:  # drop sampled edges, rescale the rest
@@ -114,7 +115,7 @@ class NGCFEncoder(Encoder):
             def step(conv, x_u, x_i):
                 return conv((x_i, x_u), to_user, w_user), conv((x_u, x_i), to_item, w_item)
 
-            return self.user_emb.weight[data[USER].n_id], self.item_emb.weight[data[ITEM].n_id], step
+            return self.user_emb.weight[data[USER].n_id], self.item_emb.weight[data[ITEM].n_id], step, None
         adj = self.adjacency(data)
         if self.training and self.node_dropout > 0:
             adj = adj.dropout_edges(self.node_dropout)
@@ -123,7 +124,11 @@ class NGCFEncoder(Encoder):
             return (conv((x_i, x_u), adj.user_from_item, transpose=adj.item_from_user),
                     conv((x_u, x_i), adj.item_from_user, transpose=adj.user_from_item))
 
-        return self.user_emb.weight, self.item_emb.weight, step
+        return self.user_emb.weight, self.item_emb.weight, step, adj
+
+    def _output(self, x: Tensor, p: float) -> Tensor:
+        x = F.dropout(x, p, self.training)
+        return F.normalize(x, dim=1) if self.normalize_layers else x
 
     def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
         """Concatenated embeddings ``[*, dim + sum(layer_dims)]`` of all users (or ``users``) and all items.
@@ -131,14 +136,43 @@ class NGCFEncoder(Encoder):
         On a sampled subgraph (nodes carry ``n_id``) the rows are the subgraph's nodes (local
         indices) and the layers use the unbiased weights of :mod:`graphcf.samplers.neighbor`.
         """
-        x_u, x_i, step = self._layers(data)
+        x_u, x_i, step, _ = self._layers(data)
         outs_u, outs_i = [x_u], [x_i]
         for conv, p in zip(self.convs, self.mess_dropout):
             x_u, x_i = step(conv, x_u, x_i)
+            # dropout on the layer's output, which feeds the next layer as well (authors' code)
             x_u, x_i = F.dropout(x_u, p, self.training), F.dropout(x_i, p, self.training)
             outs_u.append(F.normalize(x_u, dim=1) if self.normalize_layers else x_u)
             outs_i.append(F.normalize(x_i, dim=1) if self.normalize_layers else x_i)
         return UserItemEmbeddings(self.select_users(torch.cat(outs_u, dim=1), users), torch.cat(outs_i, dim=1))
+
+    def embed_rows(self, data: HeteroData, users: Tensor, items: Tensor) -> UserItemEmbeddings:
+        """Concatenated embeddings of the batch rows only: the last layer (its neighbour sum,
+        weights, dropout and normalisation) runs for the unique ``users`` / ``items`` alone, on
+        the rows' blocks of the adjacency (:meth:`BipartiteAdjacency.row_blocks`). Equal to
+        ``forward`` then gathering in eval mode; in training mode the last layer's dropout
+        draws masks for these rows only (same distribution, other random numbers)."""
+        if is_sampled(data) or not self.convs:
+            return super().embed_rows(data, users, items)
+        uu, inv_u = torch.unique(users.reshape(-1), return_inverse=True)
+        ui, inv_i = torch.unique(items.reshape(-1), return_inverse=True)
+        x_u, x_i, step, adj = self._layers(data)
+        outs_u, outs_i = [x_u[uu]], [x_i[ui]]
+        last = len(self.convs) - 1
+        for k, (conv, p) in enumerate(zip(self.convs, self.mess_dropout)):
+            if k < last:
+                x_u, x_i = step(conv, x_u, x_i)
+                x_u, x_i = F.dropout(x_u, p, self.training), F.dropout(x_i, p, self.training)
+                outs_u.append(F.normalize(x_u[uu], dim=1) if self.normalize_layers else x_u[uu])
+                outs_i.append(F.normalize(x_i[ui], dim=1) if self.normalize_layers else x_i[ui])
+                continue
+            r_u, r_u_t, r_i, r_i_t = adj.row_blocks(uu, ui)
+            y_u = conv((x_i, x_u[uu]), r_u, transpose=r_u_t)
+            y_i = conv((x_u, x_i[ui]), r_i, transpose=r_i_t)
+            outs_u.append(self._output(y_u, p))
+            outs_i.append(self._output(y_i, p))
+        return UserItemEmbeddings(torch.cat(outs_u, dim=1)[inv_u.view(users.shape)],
+                                  torch.cat(outs_i, dim=1)[inv_i.view(items.shape)])
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, dim={self.dim}, layer_dims={self.layer_dims}, "

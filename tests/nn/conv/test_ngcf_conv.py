@@ -135,3 +135,35 @@ def test_ngcf_rejects_bad_arguments():
         NGCFEncoder(U, I, node_dropout=1.0)
     with pytest.raises(ValueError, match="layer_dims"):
         NGCFEncoder(U, I, layer_dims=(0,))
+
+
+def test_row_blocks_match_dense_rows():
+    adj = BipartiteAdjacency.from_edge_index(EDGES, U, I, dtype=torch.float64)
+    users, items = torch.tensor([0, 3, 4]), torch.tensor([1, 3])  # user 4 and item 3 have no edges
+    r_u, r_u_t, r_i, r_i_t = adj.row_blocks(users, items)
+    r = dense_rhat()
+    torch.testing.assert_close(r_u.to_dense(), r[users])
+    torch.testing.assert_close(r_u_t.to_dense(), r[users].t())
+    torch.testing.assert_close(r_i.to_dense(), r.t()[items])
+    torch.testing.assert_close(r_i_t.to_dense(), r.t()[items].t())
+
+
+@pytest.mark.parametrize("layers", [(3,), (3, 2), (4, 3, 2)])
+def test_ngcf_embed_rows_equals_forward_values_and_gradients(layers):
+    torch.manual_seed(0)
+    enc = NGCFEncoder(U, I, dim=3, layer_dims=layers, mess_dropout=0.3).double().eval()
+    data = _graph()
+    users, items = torch.tensor([3, 0, 3, 4]), torch.tensor([[2, 1], [2, 3], [0, 0], [1, 2]])
+    full = enc(data)
+    want_u, want_i = full.user[users], full.item[items]
+    rows = enc.embed_rows(data, users, items)
+    torch.testing.assert_close(rows.user, want_u)
+    torch.testing.assert_close(rows.item, want_i)
+    w_u, w_i = torch.randn_like(want_u), torch.randn_like(want_i)
+    grads = []
+    for out in ((want_u, want_i), (rows.user, rows.item)):
+        enc.zero_grad()
+        ((out[0] * w_u).sum() + (out[1] * w_i).sum()).backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in enc.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
