@@ -27,6 +27,7 @@ from torch_geometric.data import HeteroData
 from graphcf.data import has_split, num_users_items, split_edge_index
 from graphcf.metrics import MetricAccumulator
 from graphcf.nn.scorers import Scorer
+from graphcf.nn.sparse import csr_row_positions
 from graphcf.typing import TopK
 
 logger = logging.getLogger(__name__)
@@ -130,17 +131,8 @@ def gather_rows(row_ptr: Tensor, col: Tensor, rows: Tensor) -> Tuple[Tensor, Ten
 
     ``local_row`` indexes ``rows`` (0..len(rows)-1).
     """
-    start = row_ptr[rows]
-    counts = row_ptr[rows + 1] - start
-    total = int(counts.sum())
-    local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts,
-                                    output_size=total)
-    if total == 0:
-        return local, col[:0]
-    # position of each entry = start of its row + offset inside the row
-    offset = torch.arange(total, device=rows.device) - torch.repeat_interleave(
-        torch.cumsum(counts, 0) - counts, counts, output_size=total)
-    return local, col[start[local] + offset]
+    local, pos = csr_row_positions(row_ptr, rows)
+    return local, col[pos]
 
 
 def _exclude_parts(exclude: Exclude, batch: int) -> Tuple[Tensor, Tensor]:

@@ -27,7 +27,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "AdjacencyCache"]
+__all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "csr_row_positions", "AdjacencyCache"]
 
 
 def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: Tuple[int, int],
@@ -126,12 +126,15 @@ class _LayerSum(torch.autograd.Function):
         return None, None, None, h_u, h_i
 
 
-def _filter_csr(a: Tensor, keep: Tensor) -> Tensor:
-    """The CSR ``a`` (same shape) with only the entries where ``keep [nnz]`` is true."""
-    crow = a.crow_indices()
+def _filter_csr(a: Tensor, keep: Tensor, col: Optional[Tensor] = None,
+                num_cols: Optional[int] = None) -> Tensor:
+    """The CSR ``a`` with only the entries where ``keep [nnz]`` is true (same rows); columns
+    renumbered to ``col[keep]`` and ``num_cols`` if given."""
     ck = torch.zeros(keep.numel() + 1, dtype=torch.long, device=keep.device)
     torch.cumsum(keep, 0, out=ck[1:])
-    return _csr_tensor(ck[crow.long()], a.col_indices()[keep], a.values()[keep], tuple(a.shape))
+    col = a.col_indices() if col is None else col
+    shape = (a.shape[0], a.shape[1] if num_cols is None else num_cols)
+    return _csr_tensor(ck[a.crow_indices().long()], col[keep], a.values()[keep], shape)
 
 
 #: above this fraction of selected rows / columns the row-restricted products use the whole
@@ -338,25 +341,36 @@ class BipartiteAdjacency:
         return BipartiteAdjacency(self.user_from_item.to(device), self.item_from_user.to(device), self.perm.to(device))
 
 
+def csr_row_positions(row_ptr: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
+    """Where the entries of CSR rows ``rows`` are (vectorised): ``(local_row [nnz'], position [nnz'])``.
+
+    ``local_row`` indexes ``rows`` (0..len(rows)-1), in row order; ``position`` indexes the CSR's
+    ``col`` / ``values`` arrays.
+    """
+    rows = rows.long()
+    row_ptr = row_ptr.long()
+    start = row_ptr[rows]
+    counts = row_ptr[rows + 1] - start
+    total = int(counts.sum())
+    local = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts, output_size=total)
+    if total == 0:
+        return local, local
+    # position of each entry = start of its row + offset inside the row
+    offset = torch.arange(total, device=rows.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts, output_size=total)
+    return local, start[local] + offset
+
+
 def _row_block(a: Tensor, a_t: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     """``(a[rows] [B, N], a[rows]^T [N, B])`` as CSR, from CSR ``a [M, N]`` and its transpose ``a_t``."""
     rows = rows.long()
-    crow = a.crow_indices().long()
-    start, counts = crow[rows], crow[rows + 1] - crow[rows]
-    sub_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=rows.device)
-    torch.cumsum(counts, 0, out=sub_crow[1:])
-    nnz = int(sub_crow[-1])
-    idx = torch.repeat_interleave(start - sub_crow[:-1], counts, output_size=nnz) + torch.arange(nnz, device=rows.device)
-    block = _csr_tensor(sub_crow, a.col_indices()[idx], a.values()[idx], (rows.numel(), a.shape[1]))
+    local, idx = csr_row_positions(a.crow_indices(), rows)
+    block = _csr_tensor(_crow(local, rows.numel()), a.col_indices()[idx], a.values()[idx], (rows.numel(), a.shape[1]))
     # the transpose: entries of a_t whose column is one of rows, columns renumbered 0..B-1
-    local = torch.full((a.shape[0],), -1, dtype=torch.long, device=rows.device)
-    local[rows] = torch.arange(rows.numel(), device=rows.device)
-    col_t = local[a_t.col_indices().long()]
-    keep = col_t >= 0
-    ck = torch.zeros(keep.numel() + 1, dtype=torch.long, device=rows.device)
-    torch.cumsum(keep, 0, out=ck[1:])
-    block_t = _csr_tensor(ck[a_t.crow_indices().long()], col_t[keep], a_t.values()[keep], (a.shape[1], rows.numel()))
-    return block, block_t
+    renumber = torch.full((a.shape[0],), -1, dtype=torch.long, device=rows.device)
+    renumber[rows] = torch.arange(rows.numel(), device=rows.device)
+    col_t = renumber[a_t.col_indices().long()]
+    return block, _filter_csr(a_t, col_t >= 0, col=col_t, num_cols=rows.numel())
 
 
 def _crow(row: Tensor, n: int) -> Tensor:
