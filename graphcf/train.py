@@ -73,6 +73,10 @@ class TrainConfig:
             encoders only, ``loss="bpr"``).
         num_neighbors: neighbours sampled per node at each hop in ``"neighbor"`` mode (``-1``:
             all); needs at least one entry per encoder layer.
+        time_budget_s: stop after the first epoch at which the run's cumulative training
+            seconds (the ``train_s`` of all its epochs, across resumes; evaluation excluded)
+            reach this budget (0: no budget). For time-to-accuracy studies ("what does 20
+            minutes of training reach?"); the epoch count then depends on the machine.
     """
 
     epochs: int = 50
@@ -97,6 +101,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     sampling: str = "full"
     num_neighbors: Tuple[int, ...] = (10, 10, 10)
+    time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -124,6 +129,8 @@ class TrainConfig:
                              f"(got loss={self.loss!r}, sampler={self.sampler!r})")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.time_budget_s < 0:
+            raise ValueError(f"TrainConfig.time_budget_s must be >= 0 (0: no budget), got {self.time_budget_s}")
         if "@" in self.metric:
             k = int(self.metric.split("@")[1])
             if k not in self.ks:
@@ -287,7 +294,7 @@ class Trainer:
                 if out is not None:  # rewrite the log to match the checkpoint
                     self._write_history(out / "metrics.jsonl", history)
             objective.setup(data)
-            stop = bad_evals >= cfg.patience > 0
+            stop = bad_evals >= cfg.patience > 0 or self._budget_spent(history)
             for epoch in range(start_epoch, cfg.epochs + 1):
                 if stop:
                     break
@@ -336,6 +343,9 @@ class Trainer:
                         "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
                         "plateau_evals": plateau_evals, "plateau_scale": plateau_scale,
                     }, ckpt_path)  # type: ignore[arg-type]
+                if not stop and self._budget_spent(history):
+                    logger.info("epoch %d: time budget of %.0f s of training reached", epoch, cfg.time_budget_s)
+                    stop = True
             if not use_val:
                 best_epoch = history[-1]["epoch"] if history else 0
                 best_state = _snapshot(encoder, scorer)
@@ -346,6 +356,11 @@ class Trainer:
         if out is not None:
             _atomic_save({"encoder": encoder.state_dict(), "scorer": scorer.state_dict()}, out / "best.pt")
         return TrainResult(best_epoch, val_metrics, test_metrics, history)
+
+    def _budget_spent(self, history: Sequence[Dict[str, Any]]) -> bool:
+        """Whether the run's training seconds so far reach ``time_budget_s`` (never if it is 0)."""
+        budget = self.config.time_budget_s
+        return budget > 0 and sum(float(r.get("train_s", 0.0)) for r in history) >= budget
 
     def _train_epoch(self, encoder: Encoder, scorer: Scorer, data: HeteroData, objective: Objective,
                      opt: torch.optim.Optimizer, gen: torch.Generator, epoch: int) -> float:

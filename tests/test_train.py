@@ -248,3 +248,26 @@ def test_init_from_continues_like_a_run_that_had_the_new_config(data, tmp_path):
     assert cont.test == pytest.approx(fresh.test) and cont.best_epoch == fresh.best_epoch
     with pytest.raises(FileNotFoundError, match="init_from"):
         Trainer(new).fit(_mf(data), data, out_dir=tmp_path / "c", init_from=tmp_path / "nope.pt")
+
+
+def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monkeypatch):
+    import graphcf.train as train_mod
+
+    clock = [0.0]
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: clock[0])
+    real_epoch = Trainer._train_epoch
+
+    def ten_seconds(self, *args, **kw):
+        clock[0] += 10.0  # every training epoch "takes" 10 s; evaluation takes none
+        return real_epoch(self, *args, **kw)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", ten_seconds)
+    cfg = TrainConfig(**{**CFG, "epochs": 10, "time_budget_s": 25.0})
+    res = Trainer(cfg).fit(_mf(data), data, out_dir=tmp_path)
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]  # 10, 20, 30 s: the third reaches 25
+    assert [h["train_s"] for h in res.history] == [10.0, 10.0, 10.0]
+    # the budget counts the whole run: resuming the finished run trains no further epoch
+    again = Trainer(cfg).fit(_mf(data), data, out_dir=tmp_path)
+    assert [h["epoch"] for h in again.history] == [1, 2, 3]
+    with pytest.raises(ValueError, match="time_budget_s"):
+        TrainConfig(**{**CFG, "time_budget_s": -1})
