@@ -137,22 +137,17 @@ def _filter_csr(a: Tensor, keep: Tensor, col: Optional[Tensor] = None,
     return _csr_tensor(ck[a.crow_indices().long()], col[keep], a.values()[keep], shape)
 
 
-#: above this fraction of selected rows / columns the row-restricted products use the whole
-#: matrix (the result is the same: unselected rows are dropped, unselected gradient rows are
-#: zero); filtering would cost more than it saves
+#: above this fraction of selected columns the backward of the row-restricted last layer uses
+#: the whole matrix (the result is the same: the unselected gradient rows are zero); filtering
+#: would cost more than it saves
 _RESTRICT_MAX_FRACTION = 0.5
 
 
-def _restricted(a: Tensor, selected: Tensor, by: str) -> Tensor:
-    """``a`` with only the entries of the selected rows (``by="rows"``) or columns (``"cols"``)."""
+def _restricted_cols(a: Tensor, selected: Tensor) -> Tensor:
+    """``a`` with only the entries of the columns flagged in ``selected`` (bool)."""
     if selected.numel() == 0 or float(selected.sum()) > _RESTRICT_MAX_FRACTION * selected.numel():
         return a
-    return _filter_csr(a, _keep_rows(a, selected) if by == "rows" else _keep_cols(a, selected))
-
-
-def _keep_rows(a: Tensor, selected: Tensor) -> Tensor:
-    """Entry mask of the rows of CSR ``a`` flagged in ``selected [rows]`` (bool)."""
-    return torch.repeat_interleave(selected, a.crow_indices().diff().long(), output_size=a.values().numel())
+    return _filter_csr(a, _keep_cols(a, selected))
 
 
 def _keep_cols(a: Tensor, selected: Tensor) -> Tensor:
@@ -176,8 +171,8 @@ class _LayerSumRows(torch.autograd.Function):
             out_u.add_(h_u[users], alpha=a)
             out_i.add_(h_i[items], alpha=a)
         if len(alpha) > 1:  # last layer: only the selected rows of R and R^T
-            out_u.add_(_mm(_restricted(r, sel_u, "rows"), h_i)[users], alpha=alpha[-1])
-            out_i.add_(_mm(_restricted(r_t, sel_i, "rows"), h_u)[items], alpha=alpha[-1])
+            out_u.add_(_mm(_rows_csr(r, users), h_i), alpha=alpha[-1])
+            out_i.add_(_mm(_rows_csr(r_t, items), h_u), alpha=alpha[-1])
         ctx.r, ctx.r_t, ctx.alpha = r, r_t, alpha
         ctx.sel_u, ctx.sel_i = sel_u, sel_i
         ctx.save_for_backward(users, items)
@@ -192,8 +187,8 @@ class _LayerSumRows(torch.autograd.Function):
         if len(alpha) == 1:
             return None, None, None, None, None, g_u * alpha[0], g_i * alpha[0]
         # transpose of the last layer's row-restricted products: (R[users, :])^T = R^T[:, users]
-        h_u = _mm(_restricted(r, ctx.sel_i, "cols"), g_i).mul_(alpha[-1]).add_(g_u, alpha=alpha[-2])
-        h_i = _mm(_restricted(r_t, ctx.sel_u, "cols"), g_u).mul_(alpha[-1]).add_(g_i, alpha=alpha[-2])
+        h_u = _mm(_restricted_cols(r, ctx.sel_i), g_i).mul_(alpha[-1]).add_(g_u, alpha=alpha[-2])
+        h_i = _mm(_restricted_cols(r_t, ctx.sel_u), g_u).mul_(alpha[-1]).add_(g_i, alpha=alpha[-2])
         for a in reversed(alpha[:-2]):
             h_u, h_i = _mm(r, h_i).add_(g_u, alpha=a), _mm(r_t, h_u).add_(g_i, alpha=a)
         return None, None, None, None, None, h_u, h_i
@@ -361,11 +356,16 @@ def csr_row_positions(row_ptr: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     return local, start[local] + offset
 
 
+def _rows_csr(a: Tensor, rows: Tensor) -> Tensor:
+    """``a[rows]`` ``[B, N]`` as CSR (cost proportional to the rows' entries, not to ``a``'s)."""
+    local, idx = csr_row_positions(a.crow_indices(), rows)
+    return _csr_tensor(_crow(local, rows.numel()), a.col_indices()[idx], a.values()[idx], (rows.numel(), a.shape[1]))
+
+
 def _row_block(a: Tensor, a_t: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     """``(a[rows] [B, N], a[rows]^T [N, B])`` as CSR, from CSR ``a [M, N]`` and its transpose ``a_t``."""
     rows = rows.long()
-    local, idx = csr_row_positions(a.crow_indices(), rows)
-    block = _csr_tensor(_crow(local, rows.numel()), a.col_indices()[idx], a.values()[idx], (rows.numel(), a.shape[1]))
+    block = _rows_csr(a, rows)
     # the transpose: entries of a_t whose column is one of rows, columns renumbered 0..B-1
     renumber = torch.full((a.shape[0],), -1, dtype=torch.long, device=rows.device)
     renumber[rows] = torch.arange(rows.numel(), device=rows.device)
