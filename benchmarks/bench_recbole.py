@@ -112,6 +112,7 @@ def run_graphcf(data_dir: Path, epochs: int, threads: int, seed: int) -> Dict[st
     from graphcf.typing import INTERACTS
 
     torch.set_num_threads(threads)
+    torch.manual_seed(seed)  # the embedding initialisation
     data, _ = load_lightgcn_dir(data_dir)
     nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
     enc, scorer = build_model("lightgcn", nu, ni, {"dim": RECIPE["dim"], "num_layers": RECIPE["layers"]})
