@@ -276,7 +276,9 @@ class Trainer:
                 if not src.exists():
                     raise FileNotFoundError(f"Trainer: init_from checkpoint {src} does not exist")
                 ck = torch.load(src, weights_only=False)
-                if resuming and ck["config"] != asdict(cfg):
+                # fields added to TrainConfig after the checkpoint was written count with their defaults
+                saved_cfg = {**asdict(TrainConfig()), **ck["config"]}
+                if resuming and saved_cfg != asdict(cfg):
                     raise ValueError(f"Trainer: {ckpt_path} was written with another config; "
                                      "use a new out_dir, resume=False, or init_from= to continue with a new config")
                 encoder.load_state_dict(ck["encoder"])

@@ -271,3 +271,14 @@ def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monke
     assert [h["epoch"] for h in again.history] == [1, 2, 3]
     with pytest.raises(ValueError, match="time_budget_s"):
         TrainConfig(**{**CFG, "time_budget_s": -1})
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_new_config_field(data, tmp_path):
+    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    Trainer(TrainConfig(**{**CFG, "epochs": 1})).fit(_mf(data), data, out_dir=tmp_path)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    del ck["config"]["time_budget_s"]  # as written by a graphcf without that field
+    ck["config"]["epochs"] = 2
+    torch.save(ck, tmp_path / "checkpoint.pt")
+    res = Trainer(cfg).fit(_mf(data), data, out_dir=tmp_path)
+    assert [h["epoch"] for h in res.history] == [1, 2]
