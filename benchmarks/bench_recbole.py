@@ -65,6 +65,7 @@ def run_recbole(data_dir: Path, epochs: int, threads: int, seed: int) -> Dict[st
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # RecBole writes log/ and log_tensorboard/ into the working directory
         ds_dir = Path(tmp) / "gowalla"
         ds_dir.mkdir()
         for src, name in (("train.txt", "train"), ("test.txt", "valid"), ("test.txt", "test")):
@@ -138,6 +139,7 @@ def main() -> None:
     p.add_argument("--side", choices=["graphcf", "recbole"], help=argparse.SUPPRESS)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    args.data_dir = args.data_dir.resolve()
     if args.side:  # a child process: one side, JSON on stdout
         fn = run_recbole if args.side == "recbole" else run_graphcf
         print(json.dumps(fn(args.data_dir, args.epochs, args.threads, args.seed)))
