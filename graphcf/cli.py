@@ -82,6 +82,22 @@ def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
             cfg["train"][key] = val
     if args.dim is not None:
         cfg["model_args"]["dim"] = args.dim
+    if args.loss is not None:
+        cfg["train"]["loss"] = args.loss
+    if args.negatives in ("uniform", "popularity", "shared"):
+        if (args.negatives != "shared" and cfg["train"].get("sampler") == "shared"
+                and "num_negatives" not in user_train and args.num_negatives is None):
+            cfg["train"]["num_negatives"] = 1  # the model's default count was per batch, not per positive
+        cfg["train"]["sampler"] = args.negatives
+    if args.num_negatives is not None:
+        cfg["train"]["num_negatives"] = args.num_negatives
+    if args.hard_negatives is not None:
+        cfg["train"]["hard_negatives"] = args.hard_negatives
+    elif (args.negatives == "ppr" or args.curriculum) and not cfg["train"].get("hard_negatives"):
+        # --negatives ppr: one PPR hard negative per positive; --curriculum: up to 5 (epochs 2..6 add one each)
+        cfg["train"]["hard_negatives"] = 5 if args.curriculum else 1
+    if args.curriculum:
+        cfg["train"]["curriculum"] = True
     return cfg
 
 
@@ -255,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "neighbour-sampled subgraphs (train.sampling)")
     t.add_argument("--num-neighbors", dest="num_neighbors", type=int, nargs="+",
                    help="neighbours per node and hop with --sampling neighbor, e.g. 10 10 10 (train.num_neighbors)")
+    t.add_argument("--loss", choices=["bpr", "margin", "softmax", "bce", "multinomial"],
+                   help="training objective (train.loss; default: the model's own, e.g. margin for pinsage)")
+    t.add_argument("--negatives", choices=["uniform", "popularity", "shared", "ppr"],
+                   help="negatives of the pairwise losses: uniform / popularity per positive, shared by the "
+                        "mini-batch (train.sampler), or ppr: personalised-PageRank hard negatives added to the "
+                        "model's easy ones (train.hard_negatives, default 1)")
+    t.add_argument("--num-negatives", dest="num_negatives", type=int,
+                   help="easy negatives per positive, or per mini-batch with --negatives shared (train.num_negatives)")
+    t.add_argument("--hard-negatives", dest="hard_negatives", type=int,
+                   help="PPR hard negatives per positive (with --curriculum: the cap; train.hard_negatives)")
+    t.add_argument("--curriculum", action="store_true",
+                   help="PinSAGE's curriculum: epoch n adds n-1 PPR hard negatives per positive, up to "
+                        "--hard-negatives (default 5; train.curriculum)")
     t.add_argument("--threads", type=int, help="torch threads")
     t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")

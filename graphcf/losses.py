@@ -26,6 +26,54 @@ def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
 
 
+def margin_loss(pos: Tensor, neg: Tensor, margin: float = 0.1, mask: Tensor | None = None) -> Tensor:
+    r"""Max-margin ranking loss of PinSAGE (Ying et al., KDD 2018, eq. (1)).
+
+    .. math::
+        \mathcal{L} = \frac{1}{|P|} \sum_{(u,i,j) \in P} \max(0,\ \hat y_{uj} - \hat y_{ui} + \Delta)
+
+    ``pos [B]``, ``neg [B]`` or ``[B, N]`` (each negative paired with its row's positive),
+    :math:`\Delta` = ``margin``; the mean runs over all pairs or over those where ``mask`` is true.
+    """
+    if margin < 0:
+        raise ValueError(f"margin_loss: margin must be >= 0, got {margin}")
+    if neg.dim() == pos.dim() + 1:
+        pos = pos.unsqueeze(-1)
+    pairs = F.relu(neg - pos + margin)
+    if mask is None:
+        return pairs.mean()
+    if mask.shape != pairs.shape:
+        raise ValueError(f"margin_loss: mask shape {tuple(mask.shape)} != pairs shape {tuple(pairs.shape)}")
+    return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
+
+
+def sampled_softmax_loss(pos: Tensor, neg: Tensor, temperature: float = 1.0, mask: Tensor | None = None) -> Tensor:
+    r"""Sampled softmax: the positive against its row's negatives, as a classification.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B} \sum_{b} \log
+        \frac{\exp(\hat y_{b}^{+} / \tau)}{\exp(\hat y_{b}^{+} / \tau) + \sum_{j \in N_b} \exp(\hat y_{bj}^{-} / \tau)}
+
+    ``pos [B]``, ``neg [B, N]`` (or ``[B]``), :math:`\tau` = ``temperature``; negatives where
+    ``mask`` is false are left out of the denominator.
+    """
+    if temperature <= 0:
+        raise ValueError(f"sampled_softmax_loss: temperature must be > 0, got {temperature}")
+    if neg.dim() == pos.dim():
+        neg = neg.unsqueeze(-1)
+        mask = None if mask is None else mask.unsqueeze(-1)
+    if mask is not None and mask.shape != neg.shape:
+        raise ValueError(f"sampled_softmax_loss: mask shape {tuple(mask.shape)} != neg shape {tuple(neg.shape)}")
+    logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1) / temperature
+    if mask is not None:
+        keep = torch.cat([torch.ones_like(mask[..., :1]), mask], dim=-1)
+        logits = logits.masked_fill(~keep, float("-inf"))
+    return -(logits[..., 0] - torch.logsumexp(logits, dim=-1)).mean()
+
+
+PAIR_LOSSES = ("bpr", "margin", "softmax")
+
+
 def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:
     r"""L2 penalty on the embeddings actually used in a batch, LightGCN convention.
 

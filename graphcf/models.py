@@ -17,7 +17,7 @@ import inspect
 from typing import Any, Callable, Dict, Mapping, Tuple, Type
 
 from graphcf.config import check_kwargs
-from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, NGCFEncoder, PopularityEncoder
+from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, NGCFEncoder, PinSAGEEncoder, PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer, Scorer
@@ -33,6 +33,7 @@ MODELS: Dict[str, Type[Encoder]] = {
     "multdae": MultDAEEncoder,
     "lightgcn": LightGCNEncoder,
     "ngcf": NGCFEncoder,
+    "pinsage": PinSAGEEncoder,
 }
 
 #: Models with their own scorer (built from the ``model_args`` its constructor accepts).
@@ -60,6 +61,10 @@ DEFAULT_TRAIN: Dict[str, Dict[str, Any]] = {
     "lightgcn": {"loss": "bpr", "batch_size": 2048, "lr": 1e-3, "reg": 1e-4, "num_negatives": 1},
     # Wang et al. 2019 (official run script): BPR, batch 1024, Adam 1e-4, L2 1e-5 on the batch's outputs
     "ngcf": {"loss": "bpr", "batch_size": 1024, "lr": 1e-4, "reg": 1e-5, "num_negatives": 1},
+    # Ying et al. 2018: max-margin loss on the (unit-norm) embeddings' cosine scores, negatives shared by
+    # the mini-batch (500 in the paper); the margin and sizes were chosen on graphcf's validation runs
+    "pinsage": {"loss": "margin", "margin": 0.1, "batch_size": 2048, "lr": 1e-3, "reg": 0.0,
+                "num_negatives": 500, "sampler": "shared"},
 }
 
 

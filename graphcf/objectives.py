@@ -10,20 +10,28 @@ in the trainer's checkpoint so a resumed run continues the same schedule.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Sequence, Tuple
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphcf.data.build import num_users_items, train_edge_index
-from graphcf.losses import bce_loss, bpr_loss, l2_reg, multinomial_nll
+from graphcf.losses import (PAIR_LOSSES, bce_loss, bpr_loss, l2_reg, margin_loss, multinomial_nll,
+                            sampled_softmax_loss)
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import Scorer
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 from graphcf.typing import ITEM, USER
 
 Batch = Tuple[Tensor, ...]
+
+logger = logging.getLogger(__name__)
 
 
 def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
@@ -36,6 +44,12 @@ def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
 def _default_reg_rows(encoder: Encoder) -> bool:
     """Whether ``encoder`` regularises its output rows (does not override ``reg_embeddings``)."""
     return type(encoder).reg_embeddings is Encoder.reg_embeddings
+
+
+def _graph_fingerprint(edge_index: Tensor, num_users: int, num_items: int) -> list:
+    """A cheap identity of a training graph (sizes and two order-free sums of its edge keys), for caches."""
+    key = edge_index[0].long() * num_items + edge_index[1].long()
+    return [int(num_users), int(num_items), int(key.numel()), int(key.sum()), int((key * key % 1_000_000_007).sum())]
 
 
 def anneal_beta(step: int, total_steps: int, cap: float) -> float:
@@ -54,6 +68,9 @@ class Objective:
     def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         raise NotImplementedError
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch's batches (1-based; schedules such as a curriculum)."""
+
     def num_rows(self, batch: Batch) -> int:
         return int(batch[0].numel())
 
@@ -67,54 +84,223 @@ class Objective:
         pass
 
 
+class PairBatch(NamedTuple):
+    """One pairwise mini-batch.
+
+    Attributes:
+        users, pos: ``[B]`` users and their positive items (training edges).
+        neg: per-row negatives, ``[B]`` (one each) or ``[B, M]`` (uniform / popularity draws,
+            then the PPR hard negatives of the epoch); ``[B, 0]`` when all negatives are shared.
+        shared: ``[N]`` negatives shared by every row of the batch (``sampler="shared"``), or ``None``.
+        shared_valid: ``[B, N]`` whether ``shared[n]`` is *not* a training positive of ``users[b]``
+            (invalid pairs are left out of the loss), or ``None``.
+    """
+
+    users: Tensor
+    pos: Tensor
+    neg: Tensor
+    shared: Optional[Tensor] = None
+    shared_valid: Optional[Tensor] = None
+
+
+def pair_loss(name: str, pos: Tensor, neg: Tensor, mask: Optional[Tensor] = None, margin: float = 0.1,
+              temperature: float = 1.0) -> Tensor:
+    """The pairwise loss ``name`` (``"bpr"``, ``"margin"`` or ``"softmax"``) of positive and negative scores."""
+    if name == "bpr":
+        return bpr_loss(pos, neg, mask=mask)
+    if name == "margin":
+        return margin_loss(pos, neg, margin=margin, mask=mask)
+    if name == "softmax":
+        return sampled_softmax_loss(pos, neg, temperature=temperature, mask=mask)
+    raise ValueError(f"unknown pairwise loss {name!r}; choose one of {PAIR_LOSSES}")
+
+
 class PairwiseObjective(Objective):
-    r"""BPR over (user, positive, negatives) triples: one epoch visits every training edge once.
+    r"""Pairwise ranking over (user, positive, negatives): one epoch visits every training edge once.
 
     .. math::
-        \mathcal{L} = \text{BPR}(\hat y_{ui}, \hat y_{uj}) + \lambda \, \Omega(\mathbf{e}_u, \mathbf{e}_i, \mathbf{e}_j)
+        \mathcal{L} = \ell(\hat y_{ui}, \hat y_{uj}) + \lambda \, \Omega(\mathbf{e}_u, \mathbf{e}_i, \mathbf{e}_j)
+
+    with :math:`\ell` BPR (default), PinSAGE's max-margin loss or a sampled softmax
+    (:mod:`graphcf.losses`), averaged over the batch's (positive, negative) pairs.
+
+    Negatives, for every encoder:
+
+    * ``sampler="uniform"`` / ``"popularity"``: ``num_negatives`` draws per positive, never a
+      training positive of the user;
+    * ``sampler="shared"``: ``num_negatives`` uniform items shared by every positive of the
+      mini-batch (PinSAGE's trick: only ``num_negatives`` negative embeddings per batch, scored
+      against all rows at once); a shared item that is a training positive of a row's user is
+      masked out of that row's loss;
+    * ``hard_negatives > 0``: in addition, that many personalised-PageRank hard negatives per
+      positive (:class:`~graphcf.samplers.ppr.PPRHardNegativeSampler`: items ranked in
+      ``ppr_band`` by PPR from the user, never a positive); with ``curriculum``, epoch
+      :math:`n` uses :math:`\min(\text{hard\_negatives}, \lfloor (n-1)/\text{curriculum\_every} \rfloor)`
+      of them (PinSAGE: epoch :math:`n` adds :math:`n-1` hard negatives).
 
     Args:
-        num_negatives: negatives per positive.
+        num_negatives: easy (uniform / popularity / shared) negatives per positive or per batch.
         reg: :math:`\lambda`, weight of :func:`~graphcf.losses.l2_reg` on the batch rows of
             the encoder's regularised embeddings (``Encoder.reg_embeddings``; by default
             the output rows).
-        sampler: ``"uniform"`` or ``"popularity"`` (weight ``count^alpha``).
+        sampler: ``"uniform"``, ``"popularity"`` (weight ``count^alpha``) or ``"shared"``.
         popularity_alpha: exponent of the popularity sampler.
+        hard_negatives: PPR hard negatives per positive (the cap, with ``curriculum``).
+        curriculum, curriculum_every: the hard-negative schedule (see above).
+        ppr_band, ppr_alpha, ppr_iters: the PPR sampler's rank band (``None``: scaled to the
+            catalogue, :func:`~graphcf.samplers.ppr.default_ppr_band`), restart probability and
+            iterations.
+        ppr_cache: file to load the PPR band cache from, or to save it to after computing it
+            (``None``: in memory only).
+        loss: ``"bpr"``, ``"margin"`` or ``"softmax"``.
+        margin: :math:`\Delta` of the max-margin loss.
+        temperature: :math:`\tau` of the sampled softmax.
     """
 
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
-                 popularity_alpha: float = 0.75) -> None:
-        if sampler not in ("uniform", "popularity"):
-            raise ValueError(f"PairwiseObjective: sampler must be 'uniform' or 'popularity', got {sampler!r}")
+                 popularity_alpha: float = 0.75, hard_negatives: int = 0, curriculum: bool = False,
+                 curriculum_every: int = 1, ppr_band: Optional[Tuple[int, int]] = None, ppr_alpha: float = 0.15,
+                 ppr_iters: int = 20, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
+                 temperature: float = 1.0) -> None:
+        if sampler not in ("uniform", "popularity", "shared"):
+            raise ValueError(f"PairwiseObjective: sampler must be 'uniform', 'popularity' or 'shared', got {sampler!r}")
+        if loss not in PAIR_LOSSES:
+            raise ValueError(f"PairwiseObjective: loss must be one of {PAIR_LOSSES}, got {loss!r}")
+        if hard_negatives < 0 or curriculum_every < 1:
+            raise ValueError(f"PairwiseObjective: hard_negatives must be >= 0 and curriculum_every >= 1, got "
+                             f"{hard_negatives}, {curriculum_every}")
+        if curriculum and hard_negatives == 0:
+            raise ValueError("PairwiseObjective: curriculum=True needs hard_negatives >= 1 (the cap of the schedule)")
         self.num_negatives = num_negatives
         self.reg = reg
         self.sampler_name = sampler
         self.popularity_alpha = popularity_alpha
+        self.hard_negatives = int(hard_negatives)
+        self.curriculum = bool(curriculum)
+        self.curriculum_every = int(curriculum_every)
+        self.ppr_args = {"band": None if ppr_band is None else tuple(ppr_band), "alpha": ppr_alpha,
+                         "num_iters": ppr_iters}
+        self.ppr_cache = ppr_cache
+        self.loss_name = loss
+        self.margin = margin
+        self.temperature = temperature
+        self.epoch = 1
+        self.hard_sampler: Any = None
+
+    def hard_count(self, epoch: int) -> int:
+        """Hard negatives per positive in epoch ``epoch`` (1-based) under the schedule."""
+        if not self.curriculum:
+            return self.hard_negatives
+        return min(self.hard_negatives, (int(epoch) - 1) // self.curriculum_every)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def setup(self, data: HeteroData) -> None:
         nu, ni = num_users_items(data)
         ei = train_edge_index(data)
-        if self.sampler_name == "uniform":
-            self.sampler: UniformNegativeSampler = UniformNegativeSampler(ei, nu, ni)
+        if self.sampler_name == "popularity":
+            self.sampler: UniformNegativeSampler = PopularityNegativeSampler(ei, nu, ni, alpha=self.popularity_alpha)
         else:
-            self.sampler = PopularityNegativeSampler(ei, nu, ni, alpha=self.popularity_alpha)
+            self.sampler = UniformNegativeSampler(ei, nu, ni)
+        if self.hard_negatives > 0 and self.hard_sampler is None:
+            self.hard_sampler = self._ppr_sampler(ei, nu, ni)
+        if self.sampler_name == "shared":  # item -> users CSR, for the shared negatives' validity masks
+            order = torch.argsort(ei[1] * nu + ei[0])
+            self._item_ptr = torch.zeros(ni + 1, dtype=torch.long)
+            torch.cumsum(torch.bincount(ei[1], minlength=ni), 0, out=self._item_ptr[1:])
+            self._item_users = ei[0, order]
+            self._num_users = nu
 
-    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    def shared_valid(self, users: Tensor, shared: Tensor) -> Tensor:
+        """``[B, N]``: whether ``shared[n]`` is not a training positive of ``users[b]``.
+
+        Walks the shared items' user lists (``N`` times the mean item degree entries) instead of
+        looking up all ``B * N`` pairs.
+        """
+        uniq, inv = torch.unique(users, return_inverse=True)
+        slot = torch.full((self._num_users,), -1, dtype=torch.long)
+        slot[uniq] = torch.arange(len(uniq))
+        start, counts = self._item_ptr[shared], self._item_ptr[shared + 1] - self._item_ptr[shared]
+        col = torch.repeat_interleave(torch.arange(len(shared)), counts)
+        first = torch.cumsum(counts, 0) - counts
+        idx = start[col] + torch.arange(int(counts.sum())) - first[col]
+        row = slot[self._item_users[idx]]
+        hit = row >= 0
+        invalid = torch.zeros(len(uniq), len(shared), dtype=torch.bool)
+        invalid[row[hit], col[hit]] = True
+        return ~invalid[inv]
+
+    def _ppr_sampler(self, ei: Tensor, nu: int, ni: int) -> Any:
+        from graphcf.samplers.ppr import PPRHardNegativeSampler
+
+        path = Path(self.ppr_cache) if self.ppr_cache else None
+        meta = {"graph": _graph_fingerprint(ei, nu, ni),
+                "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.ppr_args.items()}}
+        side = path.with_name(path.name + ".json") if path is not None else None
+        if path is not None and path.exists() and side is not None and side.exists():
+            if json.loads(side.read_text(encoding="utf-8")) == meta:
+                cached = PPRHardNegativeSampler.load(path)
+                logger.info("PPR hard negatives loaded from %s (band %s)", path, cached.band)
+                return cached
+            logger.warning("PPR cache %s was computed for another graph or other PPR settings; recomputing", path)
+        t0 = time.perf_counter()
+        sampler = PPRHardNegativeSampler(ei, nu, ni, **self.ppr_args)
+        logger.info("PPR hard negatives for %d users (band %s) in %.1f s", nu, sampler.band, time.perf_counter() - t0)
+        if path is not None and side is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sampler.save(path)
+            tmp = side.with_name(side.name + ".tmp")
+            tmp.write_text(json.dumps(meta), encoding="utf-8")
+            os.replace(tmp, side)
+        return sampler
+
+    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[PairBatch]:
         ei = train_edge_index(data)
         perm = torch.randperm(ei.size(1), generator=generator)
+        hard = self.hard_count(self.epoch)
+        ni = self.sampler.num_items
         for idx in perm.split(batch_size):
             users, pos = ei[0, idx], ei[1, idx]
-            neg = self.sampler.sample(users, self.num_negatives, generator=generator)
-            yield users, pos, neg
+            if self.sampler_name == "shared":
+                shared = torch.randint(0, ni, (self.num_negatives,), generator=generator)
+                valid = self.shared_valid(users, shared)
+                neg = users.new_zeros(len(users), 0)
+            else:
+                shared = valid = None
+                neg = self.sampler.sample(users, self.num_negatives, generator=generator)
+            if hard > 0:
+                h = self.hard_sampler.sample(users, hard, generator=generator)
+                neg = torch.cat([neg.view(len(users), -1), h.view(len(users), -1)], dim=1)
+            yield PairBatch(users, pos, neg, shared, valid)
 
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
-        users, pos, neg = batch
-        emb = encoder.embed_rows(data, users, torch.cat([pos, neg.reshape(-1)]))
-        u, p, n = emb.user, emb.item[: len(pos)], emb.item[len(pos):].view(*neg.shape, -1)
-        loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n))
+        b = batch if isinstance(batch, PairBatch) else PairBatch(*batch)
+        users, pos, neg = b.users, b.pos, b.neg
+        n_shared = 0 if b.shared is None else len(b.shared)
+        parts = [pos] + ([b.shared] if b.shared is not None else []) + [neg.reshape(-1)]
+        emb = encoder.embed_rows(data, users, torch.cat(parts))
+        u, p = emb.user, emb.item[: len(pos)]
+        e_shared = emb.item[len(pos): len(pos) + n_shared]
+        n = emb.item[len(pos) + n_shared:].view(*neg.shape, emb.item.shape[-1])
+        s_pos = scorer(u, p)
+        if b.shared is None:  # per-row negatives only: [B] or [B, M]
+            s_neg, mask = _pair_scores(scorer, u, n), None
+        else:
+            blocks, masks = [scorer.score_all(u, e_shared)], [b.shared_valid]
+            if neg.numel():
+                blocks.append(scorer.score_many(u, n))
+                masks.append(torch.ones(neg.shape, dtype=torch.bool, device=neg.device))
+            s_neg, mask = torch.cat(blocks, dim=1), torch.cat(masks, dim=1)
+        loss = pair_loss(self.loss_name, s_pos, s_neg, mask, margin=self.margin, temperature=self.temperature)
         if self.reg > 0:
             # the default reg_embeddings are exactly the rows gathered above: reuse them
-            rows = (u, p, n) if _default_reg_rows(encoder) else encoder.reg_embeddings(emb, users, pos, neg)
+            if _default_reg_rows(encoder):
+                rows = (u, p, e_shared, n) if n_shared else (u, p, n)
+                rows = tuple(r for r in rows if r.numel())
+            else:
+                items = (pos, b.shared, neg) if n_shared else (pos, neg)
+                rows = encoder.reg_embeddings(emb, users, *items)
             loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
         if emb.aux_loss is not None:
             loss = loss + emb.aux_loss
@@ -305,4 +491,5 @@ class MultinomialObjective(Objective):
         self.step = int(state.get("step", 0))
 
 
-OBJECTIVES = {"bpr": PairwiseObjective, "bce": PointwiseObjective, "multinomial": MultinomialObjective}
+OBJECTIVES = {"bpr": PairwiseObjective, "margin": PairwiseObjective, "softmax": PairwiseObjective,
+              "bce": PointwiseObjective, "multinomial": MultinomialObjective}

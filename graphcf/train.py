@@ -48,9 +48,25 @@ class TrainConfig:
         ks: cut-offs evaluated in one pass.
         seed: seed of the training generator (batch order, negatives).
         loss: the objective: ``"bpr"`` (pairwise, :class:`~graphcf.objectives.PairwiseObjective`),
-            ``"bce"`` (NCF pointwise log loss with ``num_negatives`` sampled negatives per
-            positive each epoch) or ``"multinomial"`` (Mult-VAE/DAE user rows).
-        sampler: negatives for ``bpr``: ``"uniform"`` or ``"popularity"``.
+            ``"margin"`` (pairwise, PinSAGE's max-margin loss with ``margin``), ``"softmax"``
+            (pairwise, sampled softmax with ``temperature``), ``"bce"`` (NCF pointwise log loss
+            with ``num_negatives`` sampled negatives per positive each epoch) or
+            ``"multinomial"`` (Mult-VAE/DAE user rows).
+        sampler: easy negatives of the pairwise losses: ``"uniform"``, ``"popularity"`` or
+            ``"shared"`` (``num_negatives`` uniform items shared by the whole mini-batch).
+        hard_negatives: personalised-PageRank hard negatives per positive, added to the easy
+            ones (pairwise losses; :class:`~graphcf.samplers.ppr.PPRHardNegativeSampler`); with
+            ``curriculum`` the cap of the schedule.
+        curriculum: PinSAGE's curriculum: epoch ``n`` uses ``min(hard_negatives, (n - 1) //
+            curriculum_every)`` hard negatives per positive.
+        curriculum_every: epochs per added hard negative.
+        ppr_band: ``(lo, hi)`` PPR ranks the hard negatives come from (``()``: scaled to the
+            catalogue, ``(2000, 5000)`` for 40k items or more).
+        ppr_alpha: restart probability of the personalised PageRank.
+        ppr_iters: power iterations of the personalised PageRank.
+        ppr_cache: file to load the PPR cache from, or to write it to once computed (``""``: none).
+        margin: the margin of ``loss="margin"``.
+        temperature: the temperature of ``loss="softmax"``.
         optimizer: ``"adam"`` or ``"sgd"`` (NeuMF fine-tuning after pretraining, as in the paper).
         momentum: SGD momentum.
         anneal_steps, anneal_cap: KL-weight schedule of ``multinomial``:
@@ -102,14 +118,37 @@ class TrainConfig:
     sampling: str = "full"
     num_neighbors: Tuple[int, ...] = (10, 10, 10)
     time_budget_s: float = 0.0
+    hard_negatives: int = 0
+    curriculum: bool = False
+    curriculum_every: int = 1
+    ppr_band: Tuple[int, ...] = ()
+    ppr_alpha: float = 0.15
+    ppr_iters: int = 20
+    ppr_cache: str = ""
+    margin: float = 0.1
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
         for name in ("epochs", "batch_size", "num_negatives"):
             if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.loss not in ("bpr", "bce", "multinomial"):
-            raise ValueError(f"TrainConfig.loss must be 'bpr', 'bce' or 'multinomial', got {self.loss!r}")
+        if self.loss not in ("bpr", "margin", "softmax", "bce", "multinomial"):
+            raise ValueError("TrainConfig.loss must be 'bpr', 'margin', 'softmax', 'bce' or 'multinomial', "
+                             f"got {self.loss!r}")
+        if self.sampler not in ("uniform", "popularity", "shared"):
+            raise ValueError(f"TrainConfig.sampler must be 'uniform', 'popularity' or 'shared', got {self.sampler!r}")
+        self.ppr_band = tuple(int(b) for b in self.ppr_band)
+        if self.ppr_band and (len(self.ppr_band) != 2 or not 0 <= self.ppr_band[0] < self.ppr_band[1]):
+            raise ValueError(f"TrainConfig.ppr_band must be () or (lo, hi) with 0 <= lo < hi, got {self.ppr_band}")
+        if self.hard_negatives < 0 or self.curriculum_every < 1:
+            raise ValueError(f"TrainConfig.hard_negatives must be >= 0 and curriculum_every >= 1, got "
+                             f"{self.hard_negatives}, {self.curriculum_every}")
+        if self.curriculum and self.hard_negatives < 1:
+            raise ValueError("TrainConfig.curriculum needs hard_negatives >= 1 (the cap of the schedule)")
+        if (self.hard_negatives or self.sampler == "shared") and self.loss not in ("bpr", "margin", "softmax"):
+            raise ValueError(f"TrainConfig: hard_negatives / sampler='shared' need a pairwise loss "
+                             f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"TrainConfig.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -124,9 +163,10 @@ class TrainConfig:
         self.num_neighbors = tuple(int(k) for k in self.num_neighbors)
         if self.sampling not in ("full", "neighbor"):
             raise ValueError(f"TrainConfig.sampling must be 'full' or 'neighbor', got {self.sampling!r}")
-        if self.sampling == "neighbor" and (self.loss != "bpr" or self.sampler != "uniform"):
+        if self.sampling == "neighbor" and (self.loss != "bpr" or self.sampler != "uniform" or self.hard_negatives):
             raise ValueError("TrainConfig.sampling='neighbor' trains BPR with uniform negatives only "
-                             f"(got loss={self.loss!r}, sampler={self.sampler!r})")
+                             f"(got loss={self.loss!r}, sampler={self.sampler!r}, "
+                             f"hard_negatives={self.hard_negatives})")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.time_budget_s < 0:
@@ -140,8 +180,13 @@ class TrainConfig:
         """The :mod:`graphcf.objectives` object this config describes."""
         if self.loss == "bpr" and self.sampling == "neighbor":
             return NeighborPairwiseObjective(self.num_neighbors, self.num_negatives, self.reg)
-        if self.loss == "bpr":
-            return PairwiseObjective(self.num_negatives, self.reg, sampler=self.sampler)
+        if self.loss in ("bpr", "margin", "softmax"):
+            return PairwiseObjective(self.num_negatives, self.reg, sampler=self.sampler,
+                                     hard_negatives=self.hard_negatives, curriculum=self.curriculum,
+                                     curriculum_every=self.curriculum_every, ppr_band=self.ppr_band or None,
+                                     ppr_alpha=self.ppr_alpha, ppr_iters=self.ppr_iters,
+                                     ppr_cache=self.ppr_cache or None, loss=self.loss, margin=self.margin,
+                                     temperature=self.temperature)
         if self.loss == "bce":
             return PointwiseObjective(self.num_negatives, self.reg)
         return MultinomialObjective(self.anneal_steps, self.anneal_cap)
@@ -369,6 +414,7 @@ class Trainer:
         encoder.train()
         scorer.train()
         total, n = 0.0, 0
+        objective.set_epoch(epoch)
         batches: Iterable[Tuple[Tensor, ...]] = objective.batches(data, self.config.batch_size, gen)
         if self.progress:
             from tqdm.auto import tqdm

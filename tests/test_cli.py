@@ -153,3 +153,26 @@ def test_train_graph_encoders_in_both_sampling_modes(tmp_path, model, sampling):
     assert resolved["train"]["loss"] == "bpr"
     res = json.loads((out / "results.json").read_text())
     assert res["test"]["num_users"] == 150 and 0 < res["test"]["recall@20"] <= 1
+
+
+def test_train_pinsage_negatives_and_curriculum_flags(tmp_path, monkeypatch):
+    """`graphcf train --model pinsage --negatives uniform|shared|ppr --curriculum` resolves to the
+    documented train settings and trains end to end."""
+    cfg = _config(tmp_path, "pinsage", epochs=3, batch_size=128)
+    runs = {
+        "shared": (["--negatives", "shared"], {"sampler": "shared", "num_negatives": 500, "hard_negatives": 0}),
+        "uniform": (["--negatives", "uniform"], {"sampler": "uniform", "num_negatives": 1, "hard_negatives": 0}),
+        "ppr": (["--negatives", "ppr"], {"sampler": "shared", "hard_negatives": 1, "curriculum": False}),
+        "cur": (["--negatives", "ppr", "--curriculum", "--hard-negatives", "2"],
+                {"hard_negatives": 2, "curriculum": True, "loss": "margin"}),
+    }
+    for name, (flags, want) in runs.items():
+        out = tmp_path / name
+        assert main(["train", "--config", str(cfg), "--out", str(out), "--no-progress", *flags]) == 0, name
+        got = yaml.safe_load((out / "config.yaml").read_text())["train"]
+        assert {k: got[k] for k in want} == want, name
+        res = json.loads((out / "results.json").read_text())
+        assert res["model"] == "pinsage" and 0 <= res["test"]["recall@20"] <= 1
+    # hard negatives need a pairwise loss: a clear error, exit code 2
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "bad"), "--loss", "bce",
+                 "--negatives", "ppr"]) == 2

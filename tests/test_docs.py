@@ -13,3 +13,11 @@ def test_quickstart_runs():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "BPR-MF" in r.stdout and "top-5 ['i" in r.stdout
+
+
+def test_hard_negatives_tutorial_runs():
+    env = {**os.environ, "GRAPHCF_TUTORIAL_EPOCHS": "10"}
+    r = subprocess.run([sys.executable, str(DOCS / "hard_negatives.py")], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "PPR band" in r.stdout and "PinSAGE, shared + PPR curriculum" in r.stdout and "best here" in r.stdout

@@ -72,3 +72,14 @@ class TestNGCFContract(EncoderContract):
 
     def train_config(self):
         return TrainConfig(epochs=60, batch_size=64, lr=0.01, reg=0.0, eval_every=0, seed=0)
+
+
+class TestPinSAGEContract(EncoderContract):
+    def make_model(self, num_users, num_items):
+        from graphcf.nn.encoders import PinSAGEEncoder
+
+        return PinSAGEEncoder(num_users, num_items, dim=16, num_layers=2, num_neighbors=5, num_walks=20), DotScorer()
+
+    def train_config(self):
+        return TrainConfig(epochs=40, batch_size=64, lr=0.01, reg=0.0, loss="margin", margin=0.2, sampler="shared",
+                           num_negatives=16, eval_every=0, seed=0)

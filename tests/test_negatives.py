@@ -1,0 +1,164 @@
+"""Pairwise objectives beyond uniform BPR: shared negatives, max-margin / sampled-softmax losses,
+hard negatives and PinSAGE's curriculum (with an injected hard sampler; PPR itself is tested in
+tests/samplers/test_ppr.py)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from contracts import KillAt, Killed
+from graphcf.data.synthetic import synthetic_dataset
+from graphcf.losses import margin_loss, sampled_softmax_loss
+from graphcf.nn.encoders import MFEncoder
+from graphcf.nn.scorers import DotScorer
+from graphcf.objectives import PairBatch, PairwiseObjective
+from graphcf.train import Trainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def data():
+    d, _ = synthetic_dataset(num_users=120, num_items=80, num_clusters=4, mean_degree=12, seed=0)
+    return d
+
+
+def _positives(data):
+    ei = data["user", "interacts", "item"].edge_index
+    return set(zip(ei[0].tolist(), ei[1].tolist()))
+
+
+class FixedHard:
+    """Stands in for the PPR sampler: user u's hard negatives are the items (u + 1 + k) % I that
+    are not positives (so tests can check which items arrive)."""
+
+    def __init__(self, data):
+        self.pos = _positives(data)
+        self.ni = int(data["item"].num_nodes)
+        self.calls = []
+
+    def sample(self, users, num_negatives, generator=None):
+        self.calls.append(num_negatives)
+        out = []
+        for u in users.tolist():
+            cand = [i for i in range(self.ni) if (u, (u + 1 + i) % self.ni) not in self.pos]
+            out.append([(u + 1 + cand[k % len(cand)]) % self.ni for k in range(num_negatives)])
+        return torch.tensor(out, dtype=torch.long)
+
+
+def test_margin_and_softmax_losses_match_loops():
+    g = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64)
+    mask = torch.rand(5, 3, generator=g) > 0.3
+    terms = [max(0.0, float(neg[b, j] - pos[b] + 0.2)) for b in range(5) for j in range(3) if mask[b, j]]
+    assert float(margin_loss(pos, neg, 0.2, mask)) == pytest.approx(sum(terms) / len(terms))
+    assert float(margin_loss(pos, neg, 0.2)) == pytest.approx(
+        sum(max(0.0, float(neg[b, j] - pos[b] + 0.2)) for b in range(5) for j in range(3)) / 15)
+    want = 0.0
+    for b in range(5):
+        logits = [float(pos[b]) / 0.5] + [float(neg[b, j]) / 0.5 for j in range(3) if mask[b, j]]
+        want += -(logits[0] - torch.logsumexp(torch.tensor(logits, dtype=torch.float64), 0).item())
+    assert float(sampled_softmax_loss(pos, neg, 0.5, mask)) == pytest.approx(want / 5)
+    with pytest.raises(ValueError, match="margin"):
+        margin_loss(pos, neg, -1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        sampled_softmax_loss(pos, neg, 0.0)
+
+
+def test_shared_negatives_batch_and_loss(data):
+    obj = PairwiseObjective(num_negatives=7, reg=0.1, sampler="shared", loss="bpr")
+    obj.setup(data)
+    b = next(obj.batches(data, 32, torch.Generator().manual_seed(0)))
+    assert isinstance(b, PairBatch) and b.shared.shape == (7,) and b.neg.shape == (32, 0)
+    pos_set = _positives(data)
+    for r in range(32):
+        for n in range(7):
+            assert bool(b.shared_valid[r, n]) == ((int(b.users[r]), int(b.shared[n])) not in pos_set)
+    torch.manual_seed(0)
+    enc = MFEncoder(120, 80, dim=8).double()
+    got = obj.loss(enc, DotScorer(), data, b)
+    e = enc(data)
+    terms, reg = [], 0.0
+    for r in range(32):
+        u = e.user[b.users[r]]
+        for n in range(7):
+            if b.shared_valid[r, n]:
+                terms.append(-F.logsigmoid(u @ e.item[b.pos[r]] - u @ e.item[b.shared[n]]))
+        reg += u.pow(2).sum() + e.item[b.pos[r]].pow(2).sum()
+    reg += e.item[b.shared].pow(2).sum()  # each shared negative once per batch, not once per row
+    torch.testing.assert_close(got, torch.stack(terms).mean() + 0.1 * reg / 64)
+
+
+def test_shared_negatives_are_uniform(data):
+    obj = PairwiseObjective(num_negatives=50, sampler="shared")
+    obj.setup(data)
+    counts = torch.zeros(80)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        for b in obj.batches(data, 512, gen):
+            counts += torch.bincount(b.shared, minlength=80)
+    expected = counts.sum() / 80
+    assert float(((counts - expected) ** 2 / expected).sum()) < 79 + 5 * (2 * 79) ** 0.5  # chi-square, 79 dof
+
+
+def test_curriculum_schedule_and_hard_negatives_in_batches(data):
+    obj = PairwiseObjective(num_negatives=2, hard_negatives=3, curriculum=True, curriculum_every=2)
+    assert [obj.hard_count(e) for e in range(1, 10)] == [0, 0, 1, 1, 2, 2, 3, 3, 3]
+    assert PairwiseObjective(hard_negatives=2).hard_count(1) == 2  # no curriculum: from epoch 1
+    obj.hard_sampler = FixedHard(data)  # injected: setup keeps it
+    obj.setup(data)
+    pos_set = _positives(data)
+    for epoch, width in ((1, 2), (3, 3), (7, 5)):
+        obj.set_epoch(epoch)
+        b = next(obj.batches(data, 16, torch.Generator().manual_seed(epoch)))
+        assert b.neg.shape == (16, width)
+        hard = b.neg[:, 2:]
+        want = obj.hard_sampler.sample(b.users, width - 2)
+        assert torch.equal(hard, want.view(16, -1))
+        assert not any((int(u), int(i)) in pos_set for u, row in zip(b.users, b.neg) for i in row)
+
+
+def test_margin_objective_with_hard_negatives_matches_loop(data):
+    obj = PairwiseObjective(num_negatives=1, hard_negatives=2, loss="margin", margin=0.3, reg=0.0)
+    obj.hard_sampler = FixedHard(data)
+    obj.setup(data)
+    b = next(obj.batches(data, 8, torch.Generator().manual_seed(0)))
+    assert b.neg.shape == (8, 3)
+    torch.manual_seed(0)
+    enc = MFEncoder(120, 80, dim=8).double()
+    e = enc(data)
+    terms = [torch.relu(e.user[u] @ e.item[n] - e.user[u] @ e.item[p] + 0.3)
+             for u, p, row in zip(b.users, b.pos, b.neg) for n in row]
+    torch.testing.assert_close(obj.loss(enc, DotScorer(), data, b), torch.stack(terms).mean())
+
+
+def test_trainer_runs_curriculum_and_resumes_exactly(data, tmp_path, monkeypatch):
+    """A killed curriculum run resumes into the same numbers (the schedule follows the epoch)."""
+    import graphcf.objectives as objectives
+
+    monkeypatch.setattr(objectives.PairwiseObjective, "_ppr_sampler", lambda self, ei, nu, ni: FixedHard(data))
+    cfg = TrainConfig(epochs=4, batch_size=256, lr=0.02, num_negatives=1, hard_negatives=2, curriculum=True,
+                      loss="margin", seed=0, patience=0, eval_every=1)
+
+    def run(out, kill=None):
+        torch.manual_seed(0)
+        enc = MFEncoder(120, 80, dim=8)
+        t = Trainer(cfg) if kill is None else KillAt(cfg, kill)
+        return t.fit(enc, data, out_dir=out)
+
+    ref = run(tmp_path / "a")
+    with pytest.raises(Killed):
+        run(tmp_path / "b", kill=3)
+    resumed = run(tmp_path / "b")
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in ref.history]
+    assert resumed.test == ref.test
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="curriculum"):
+        TrainConfig(curriculum=True)
+    with pytest.raises(ValueError, match="sampler"):
+        TrainConfig(sampler="hard")
+    with pytest.raises(ValueError, match="pairwise loss"):
+        TrainConfig(loss="bce", hard_negatives=1)
+    with pytest.raises(ValueError, match="ppr_band"):
+        TrainConfig(ppr_band=(10, 5))
+    with pytest.raises(ValueError, match="neighbor"):
+        TrainConfig(sampling="neighbor", hard_negatives=1)
