@@ -36,6 +36,8 @@ from typing import Any, Dict, List
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reproduce import _set  # noqa: E402  (section.key=value overrides, same syntax as reproduce.py)
 log = logging.getLogger("ablation")
 
 PINSAGE = {"loss": "margin", "margin": 0.1, "reg": 0.0}
@@ -50,12 +52,6 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
     "lightgcn-ppr": {"model": "lightgcn", "train": {"loss": "bpr", "sampler": "uniform", "num_negatives": 1,
                                                     "hard_negatives": 1}},
 }
-
-
-def _set(cfg: Dict[str, Any], assignment: str) -> None:
-    key, _, value = assignment.partition("=")
-    section, _, name = key.partition(".")
-    cfg.setdefault(section, {})[name] = yaml.safe_load(value)
 
 
 def main() -> None:

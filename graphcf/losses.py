@@ -6,6 +6,15 @@ import torch
 from torch import Tensor
 
 
+def _pair_mean(pairs: Tensor, mask: Tensor | None, who: str) -> Tensor:
+    """Mean of the pair losses, over all pairs or over those where ``mask`` is true."""
+    if mask is None:
+        return pairs.mean()
+    if mask.shape != pairs.shape:
+        raise ValueError(f"{who}: mask shape {tuple(mask.shape)} != pairs shape {tuple(pairs.shape)}")
+    return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
+
+
 def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     r"""Bayesian personalised ranking loss (Rendle et al., UAI 2009).
 
@@ -18,12 +27,7 @@ def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     """
     if neg.dim() == pos.dim() + 1:
         pos = pos.unsqueeze(-1)
-    pairs = F.softplus(neg - pos)
-    if mask is None:
-        return pairs.mean()
-    if mask.shape != pairs.shape:
-        raise ValueError(f"bpr_loss: mask shape {tuple(mask.shape)} != pairs shape {tuple(pairs.shape)}")
-    return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
+    return _pair_mean(F.softplus(neg - pos), mask, "bpr_loss")
 
 
 def margin_loss(pos: Tensor, neg: Tensor, margin: float = 0.1, mask: Tensor | None = None) -> Tensor:
@@ -39,12 +43,7 @@ def margin_loss(pos: Tensor, neg: Tensor, margin: float = 0.1, mask: Tensor | No
         raise ValueError(f"margin_loss: margin must be >= 0, got {margin}")
     if neg.dim() == pos.dim() + 1:
         pos = pos.unsqueeze(-1)
-    pairs = F.relu(neg - pos + margin)
-    if mask is None:
-        return pairs.mean()
-    if mask.shape != pairs.shape:
-        raise ValueError(f"margin_loss: mask shape {tuple(mask.shape)} != pairs shape {tuple(pairs.shape)}")
-    return (pairs * mask.to(pairs.dtype)).sum() / mask.sum().clamp_min(1)
+    return _pair_mean(F.relu(neg - pos + margin), mask, "margin_loss")
 
 
 def sampled_softmax_loss(pos: Tensor, neg: Tensor, temperature: float = 1.0, mask: Tensor | None = None) -> Tensor:
