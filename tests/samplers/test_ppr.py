@@ -1,12 +1,17 @@
 """PinSAGE PPR hard negatives: PPR scores, rank bands and sampling against exact dense references."""
-import math
-
 import pytest
 import torch
 
 from graphcf.samplers.ppr import PPRHardNegativeSampler, default_ppr_band, item_ppr
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests run single-threaded (the machine is shared); the thread count is restored."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 # ------------------------------------------------------------------ references
