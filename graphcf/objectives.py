@@ -160,7 +160,7 @@ class PairwiseObjective(Objective):
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
                  popularity_alpha: float = 0.75, hard_negatives: int = 0, curriculum: bool = False,
                  curriculum_every: int = 1, ppr_band: Optional[Tuple[int, int]] = None, ppr_alpha: float = 0.15,
-                 ppr_iters: int = 20, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
+                 ppr_iters: int = 10, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
                  temperature: float = 1.0) -> None:
         if sampler not in ("uniform", "popularity", "shared"):
             raise ValueError(f"PairwiseObjective: sampler must be 'uniform', 'popularity' or 'shared', got {sampler!r}")

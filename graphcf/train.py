@@ -63,7 +63,8 @@ class TrainConfig:
         ppr_band: ``(lo, hi)`` PPR ranks the hard negatives come from (``()``: scaled to the
             catalogue, ``(2000, 5000)`` for 40k items or more).
         ppr_alpha: restart probability of the personalised PageRank.
-        ppr_iters: power iterations of the personalised PageRank.
+        ppr_iters: power iterations of the personalised PageRank (10: top-100 overlap 0.99 and
+            band overlap 0.975 with the converged ranking on Gowalla, at half the cost of 20).
         ppr_cache: file to load the PPR cache from, or to write it to once computed (``""``: none).
         margin: the margin of ``loss="margin"``.
         temperature: the temperature of ``loss="softmax"``.
@@ -123,7 +124,7 @@ class TrainConfig:
     curriculum_every: int = 1
     ppr_band: Tuple[int, ...] = ()
     ppr_alpha: float = 0.15
-    ppr_iters: int = 20
+    ppr_iters: int = 10
     ppr_cache: str = ""
     margin: float = 0.1
     temperature: float = 1.0

@@ -43,13 +43,18 @@ two CSR x dense products per iteration and no item-item matrix (which would be f
 
 Speed (Gowalla, 29,858 users x 40,981 items, 810,128 training edges, 2-core CPU; see
 ``benchmarks/bench_ppr.py``): the products dominate, :math:`2 \cdot \mathrm{nnz}(\mathbf{R})` multiply-adds
-per user and iteration. They run as ``torch.addmm(out, csr, dense, beta=0, out=out)`` with int32
-CSR indices (as ``graphcf.nn.sparse._mm``) on narrow blocks of :data:`_BLOCK_USERS` users, whose
-``[I, B]`` columns stay in cache: per multiply-add 2-3x faster than blocks of 256-1024 users. With
-several torch threads, the blocks are spread over that many Python threads, each running the kernel
-single-threaded (torch's thread count is set to 1 meanwhile and restored after): MKL's own
-threads synchronise after every product, which on a busy machine made 2 threads 3x *slower* than
-one; independent blocks do not wait for each other.
+per user and iteration, 1e12 for all users at 20 iterations. They run as
+``torch.addmm(out, csr, dense, beta=0, out=out)`` with int32 CSR indices (as ``graphcf.nn.sparse._mm``;
+``torch.sparse.mm`` is 25% slower, torch-sparse's ``SparseTensor`` matmul 4x, scipy 2.7x) on narrow
+blocks of :data:`_BLOCK_USERS` users, whose ``[I, B]`` columns stay in cache: 9.3 G multiply-adds/s on
+one core at B = 16 against 4.1 at 256 and 3.1 at 1024 (relabelling users / items by degree or RCM
+gained < 10%). With several torch threads, the blocks are spread over that many Python threads,
+each running the kernel single-threaded (torch's thread count is set to 1 meanwhile, in every
+worker too since OpenMP's is per thread, and restored after): MKL's own threads synchronise after
+every product, which on a busy machine made 2 threads 3x *slower* than one; independent blocks do
+not wait for each other. Measured (machine shared with two other CPU-bound jobs, so the build got
+about one core): 150-176 s for all users at 20 iterations (products 130-155 s, ranking 19-21 s),
+90 s at 10; peak RSS 1.1 GiB of which 0.36 GiB are the cached bands.
 
 Ranking. :class:`PPRHardNegativeSampler` ranks each user's *non-positive* items (training
 positives get score :math:`-\infty` through the CSR before ranking) and keeps ranks
@@ -212,7 +217,9 @@ def _workers() -> Iterator[Optional[ThreadPoolExecutor]]:
         return
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="graphcf-ppr") as ex:
+        # set in each worker too: OpenMP's thread count is a per-thread setting
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="graphcf-ppr",
+                                initializer=torch.set_num_threads, initargs=(1,)) as ex:
             yield ex
     finally:
         torch.set_num_threads(n)
