@@ -61,7 +61,8 @@ def main() -> None:
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=2048)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, help="learning rate of every run (default: each model's own, "
+                                             "graphcf.models.DEFAULT_TRAIN: PinSAGE 5e-3, LightGCN 1e-3)")
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--hard-cap", type=int, default=5, help="cap of the curriculum's hard negatives per positive")
@@ -84,12 +85,15 @@ def main() -> None:
     for name in names:
         spec = CONFIGS[name]
         train = {k: (args.hard_cap if v == "CAP" else v) for k, v in spec["train"].items()}
-        train.update(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
+        if args.lr is not None:
+            train["lr"] = args.lr
+        train.update(epochs=args.epochs, batch_size=args.batch_size, eval_every=args.eval_every,
                      patience=args.patience, seed=args.seed, ks=[20], ppr_cache=str(out / "ppr_cache.pt"))
         if args.ppr_band:
             train["ppr_band"] = list(args.ppr_band)
         cfg: Dict[str, Any] = {"model": spec["model"], "model_args": {}, "train": train,
-                               "data": {"path": args.data, "format": args.format, "val_ratio": args.val_ratio,
+                               "data": {"path": args.data, "format": args.format,
+                                        "val_ratio": args.val_ratio if args.format == "lightgcn" else 0.0,
                                         "seed": args.seed}}
         for a in args.set:
             _set(cfg, a)
@@ -111,7 +115,7 @@ def main() -> None:
             "rss": max((h.get("peak_rss_mb", 0.0) for h in hist), default=float("nan")) / 1024,
             "hard": train.get("hard_negatives", 0), "cur": train.get("curriculum", False),
         })
-    print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr} eval_every={args.eval_every} "
+    print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr or 'model default'} eval_every={args.eval_every} "
           f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set}")
     print()
     print("| config | best epoch / run | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 "

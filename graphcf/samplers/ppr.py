@@ -427,7 +427,7 @@ class PPRHardNegativeSampler:
                 t_ppr += time.perf_counter() - t
                 t = time.perf_counter()
 
-                def rank(s: int, e: int) -> None:
+                def rank(s: int, e: int, users: Tensor = users, scores: Tensor = scores) -> None:
                     u = users[s:e]
                     top = _top_nonpositive(walk.pos, u, scores[s:e], prio, hi)
                     idx = start[u, None] + offs
