@@ -347,7 +347,9 @@ class NeighborPairwiseObjective(Objective):
 
         (sub,) = batch
         if not getattr(encoder, "supports_sampled_subgraphs", False):
-            raise TypeError(f"{type(encoder).__name__} does not run on sampled subgraphs; use sampling='full'")
+            note = getattr(encoder, "sampling_note", "")
+            raise TypeError(f"{type(encoder).__name__} does not run on sampled subgraphs; use sampling='full'"
+                            + (f" ({note})" if note else ""))
         depth = getattr(encoder, "num_layers", 0)
         if len(self.loader.num_neighbors) < depth:
             raise ValueError(f"num_neighbors {self.loader.num_neighbors} samples {len(self.loader.num_neighbors)} hops "

@@ -66,3 +66,14 @@ def test_outputs_unit_norm_and_state_dict_round_trip():
     enc2 = PinSAGEEncoder(30, 40, dim=8, num_layers=2)
     enc2.load_state_dict(enc.state_dict())
     torch.testing.assert_close(enc2(data).item, out.item)
+
+
+def test_linkneighbor_sampling_mode_is_refused_with_an_explanation():
+    import pytest
+
+    from graphcf.train import Trainer, TrainConfig
+
+    data = _data()
+    enc = PinSAGEEncoder(30, 40, dim=4, num_layers=1, num_walks=5)
+    with pytest.raises(TypeError, match="computation graphs"):
+        Trainer(TrainConfig(epochs=1, sampling="neighbor", num_neighbors=(2,), eval_every=0)).fit(enc, data)
