@@ -70,7 +70,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +79,7 @@ import torch
 from torch import Tensor
 
 from graphcf.data.build import user_item_csr
+from graphcf.nn.sparse import _csr_tensor as _csr, _mm
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,6 @@ class _Walk(NamedTuple):
         return int(self.pos.shape[1])
 
 
-def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: Tuple[int, int]) -> Tensor:
-    if col.numel() < 2**31 - 1:  # int32 indices: the fastest MKL path
-        crow, col = crow.to(torch.int32), col.to(torch.int32)
-    with warnings.catch_warnings():  # torch flags CSR as beta on every construction
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, col, val, size=shape, check_invariants=False)
-
-
 def _walk(edge_index: Tensor, num_users: int, num_items: int, where: str) -> _Walk:
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
         shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
@@ -184,13 +176,6 @@ def _row_entries(pos: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     total = blk.numel()
     off = torch.arange(total) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
     return blk, col[start[blk] + off], cnt
-
-
-def _mm(a: Tensor, x: Tensor) -> Tensor:
-    """``a @ x`` (CSR ``a``) into a fresh output: ``addmm(out=, beta=0)`` skips the zero fill and
-    the result copy of ``torch.sparse.mm`` (as ``graphcf.nn.sparse._mm``)."""
-    out = x.new_empty(a.shape[0], x.shape[1])
-    return torch.addmm(out, a, x, beta=0, out=out)
 
 
 def _ppr_columns(walk: _Walk, a_beta: Tensor, users: Tensor, num_iters: int) -> Tensor:
