@@ -206,11 +206,9 @@ class PairwiseObjective(Objective):
         if self.hard_negatives > 0 and self.hard_sampler is None:
             self.hard_sampler = self._ppr_sampler(ei, nu, ni)
         if self.sampler_name == "shared":  # item -> users CSR, for the shared negatives' validity masks
-            order = torch.argsort(ei[1] * nu + ei[0])
-            self._item_ptr = torch.zeros(ni + 1, dtype=torch.long)
-            torch.cumsum(torch.bincount(ei[1], minlength=ni), 0, out=self._item_ptr[1:])
-            self._item_users = ei[0, order]
-            self._num_users = nu
+            from graphcf.data.build import user_item_csr
+
+            self._item_users = user_item_csr(ei.flip(0), ni, nu)
 
     def shared_valid(self, users: Tensor, shared: Tensor) -> Tensor:
         """``[B, N]``: whether ``shared[n]`` is not a training positive of ``users[b]``.
@@ -218,14 +216,14 @@ class PairwiseObjective(Objective):
         Walks the shared items' user lists (``N`` times the mean item degree entries) instead of
         looking up all ``B * N`` pairs.
         """
+        from graphcf.nn.sparse import csr_row_positions
+
+        csr = self._item_users
         uniq, inv = torch.unique(users, return_inverse=True)
-        slot = torch.full((self._num_users,), -1, dtype=torch.long)
+        slot = torch.full((csr.shape[1],), -1, dtype=torch.long)
         slot[uniq] = torch.arange(len(uniq))
-        start, counts = self._item_ptr[shared], self._item_ptr[shared + 1] - self._item_ptr[shared]
-        col = torch.repeat_interleave(torch.arange(len(shared)), counts)
-        first = torch.cumsum(counts, 0) - counts
-        idx = start[col] + torch.arange(int(counts.sum())) - first[col]
-        row = slot[self._item_users[idx]]
+        col, idx = csr_row_positions(csr.crow_indices(), shared)
+        row = slot[csr.col_indices()[idx].long()]
         hit = row >= 0
         invalid = torch.zeros(len(uniq), len(shared), dtype=torch.bool)
         invalid[row[hit], col[hit]] = True

@@ -10,7 +10,7 @@ from torch_geometric.data import HeteroData
 
 from graphcf.nn.conv.pinsage_conv import PinSAGEConv
 from graphcf.nn.encoders.base import Encoder
-from graphcf.nn.sparse import _crow, _csr_tensor
+from graphcf.nn.sparse import AdjacencyCache, _crow, _csr_tensor
 from graphcf.samplers.random_walk import ImportanceNeighborhoods, importance_neighborhoods
 from graphcf.typing import ITEM, USER, UserItemEmbeddings
 
@@ -137,7 +137,7 @@ class PinSAGEEncoder(Encoder):
         """``(user, item)`` importance neighbourhoods of ``data``'s training graph (cached)."""
         ei = self.check_graph(data)
         device = self.user_emb.weight.device
-        key = (ei.data_ptr(), tuple(ei.shape), ei._version, str(device), self.seed, tuple(self.walk_args.items()))
+        key = (AdjacencyCache._tensor_key(ei), str(device), self.seed, tuple(self.walk_args.items()))
         if self._nbrs is None or key != self._nbr_key:
             gen = torch.Generator().manual_seed(self.seed)
             sides = []
