@@ -74,6 +74,19 @@ def _heldout_file(directory: Path, names: Tuple[str, ...]) -> Optional[Path]:
     return found[0] if found else None
 
 
+def _split_files(directory: Path, caller: str) -> Dict[str, Path]:
+    """``train.txt``, an optional ``valid.txt`` / ``val.txt`` and ``test.txt`` of ``directory``, all checked to exist."""
+    files = {"train": directory / "train.txt"}
+    val = _heldout_file(directory, ("valid.txt", "val.txt"))
+    if val is not None:
+        files["val"] = val
+    files["test"] = directory / "test.txt"
+    for name, f in files.items():
+        if not f.is_file():
+            raise FileNotFoundError(f"{caller}: {f} not found (needed for the '{name}' split)")
+    return files
+
+
 def _count_list_rows(path: Path) -> int:
     """Data rows of a LightGCN ``user_list.txt`` / ``item_list.txt`` (a non-numeric first line is a header)."""
     n = 0
@@ -216,14 +229,7 @@ def load_lightgcn_dir(directory: PathLike, unseen: str = "keep") -> Tuple[Hetero
     d = Path(directory)
     nu = _count_list_rows(d / "user_list.txt") if (d / "user_list.txt").is_file() else None
     ni = _count_list_rows(d / "item_list.txt") if (d / "item_list.txt").is_file() else None
-    files = {"train": d / "train.txt"}
-    val = _heldout_file(d, ("valid.txt", "val.txt"))
-    if val is not None:
-        files["val"] = val
-    files["test"] = d / "test.txt"
-    for name, f in files.items():
-        if not f.is_file():
-            raise FileNotFoundError(f"load_lightgcn_dir: {f} not found (needed for the '{name}' split)")
+    files = _split_files(d, "load_lightgcn_dir")
     splits = {name: read_lightgcn(f, num_users=nu, num_items=ni) for name, f in files.items()}
     splits, _ = _apply_unseen(splits, unseen)
     data, idmap, _ = _build(splits, _identity_map(splits, nu, ni))
@@ -247,14 +253,7 @@ def load_triples_dir(directory: PathLike, unseen: str = "keep") -> Tuple[HeteroD
     """
     _check_policy(unseen)
     d = Path(directory)
-    files = {"train": d / "train.txt"}
-    val = _heldout_file(d, ("valid.txt", "val.txt"))
-    if val is not None:
-        files["val"] = val
-    files["test"] = d / "test.txt"
-    for name, f in files.items():
-        if not f.is_file():
-            raise FileNotFoundError(f"load_triples_dir: {f} not found (needed for the '{name}' split)")
+    files = _split_files(d, "load_triples_dir")
     splits = {name: read_triples(f) for name, f in files.items()}
     splits, _ = _apply_unseen(splits, unseen)
     data, idmap, _ = _build(splits)
