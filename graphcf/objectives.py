@@ -21,10 +21,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphcf.data.build import num_users_items, train_edge_index
+from graphcf.data.build import num_users_items, train_edge_index, user_item_csr
 from graphcf.losses import (PAIR_LOSSES, bce_loss, bpr_loss, l2_reg, margin_loss, multinomial_nll,
                             sampled_softmax_loss)
 from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.sparse import csr_row_positions
 from graphcf.nn.scorers import Scorer
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 from graphcf.typing import ITEM, USER
@@ -206,8 +207,6 @@ class PairwiseObjective(Objective):
         if self.hard_negatives > 0 and self.hard_sampler is None:
             self.hard_sampler = self._ppr_sampler(ei, nu, ni)
         if self.sampler_name == "shared":  # item -> users CSR, for the shared negatives' validity masks
-            from graphcf.data.build import user_item_csr
-
             self._item_users = user_item_csr(ei.flip(0), ni, nu)
 
     def shared_valid(self, users: Tensor, shared: Tensor) -> Tensor:
@@ -216,8 +215,6 @@ class PairwiseObjective(Objective):
         Walks the shared items' user lists (``N`` times the mean item degree entries) instead of
         looking up all ``B * N`` pairs.
         """
-        from graphcf.nn.sparse import csr_row_positions
-
         csr = self._item_users
         uniq, inv = torch.unique(users, return_inverse=True)
         slot = torch.full((csr.shape[1],), -1, dtype=torch.long)
@@ -429,8 +426,6 @@ class MultinomialObjective(Objective):
         self.step = 0
 
     def setup(self, data: HeteroData) -> None:
-        from graphcf.data.build import user_item_csr
-
         nu, ni = num_users_items(data)
         self.rows = user_item_csr(train_edge_index(data), nu, ni)
         deg = self.rows.crow_indices().diff()

@@ -52,9 +52,10 @@ gained < 10%). With several torch threads, the blocks are spread over that many 
 each running the kernel single-threaded (torch's thread count is set to 1 meanwhile, in every
 worker too since OpenMP's is per thread, and restored after): MKL's own threads synchronise after
 every product, which on a busy machine made 2 threads 3x *slower* than one; independent blocks do
-not wait for each other. Measured (machine shared with two other CPU-bound jobs, so the build got
-about one core): 150-176 s for all users at 20 iterations (products 130-155 s, ranking 19-21 s),
-90 s at 10; peak RSS 1.1 GiB of which 0.36 GiB are the cached bands.
+not wait for each other. Measured for all users, 2 threads: on an otherwise idle machine 43-63 s at
+10 iterations (the trainer's default; top-100 overlap 0.99 with 100 iterations) and 72 s at 20;
+sharing the machine with two other CPU-bound jobs 90 s at 10 and 150-176 s at 20 (products
+130-155 s, ranking 19-21 s); peak RSS 1.1-1.24 GiB, of which 0.36 GiB are the cached bands.
 
 Ranking. :class:`PPRHardNegativeSampler` ranks each user's *non-positive* items (training
 positives get score :math:`-\infty` through the CSR before ranking) and keeps ranks

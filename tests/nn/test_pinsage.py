@@ -1,10 +1,12 @@
 """PinSAGEEncoder: mini-batch computation graphs equal the full-graph layers; neighbourhood cache."""
+import pytest
 import torch
 
 from graphcf.data import Interactions, to_heterodata
 from graphcf.nn.encoders import PinSAGEEncoder
 from graphcf.nn.encoders.pinsage import computation_graph
 from graphcf.samplers.random_walk import ImportanceNeighborhoods
+from graphcf.train import Trainer, TrainConfig
 
 
 def _data(nu=30, ni=40, seed=0):
@@ -69,10 +71,6 @@ def test_outputs_unit_norm_and_state_dict_round_trip():
 
 
 def test_linkneighbor_sampling_mode_is_refused_with_an_explanation():
-    import pytest
-
-    from graphcf.train import Trainer, TrainConfig
-
     data = _data()
     enc = PinSAGEEncoder(30, 40, dim=4, num_layers=1, num_walks=5)
     with pytest.raises(TypeError, match="computation graphs"):
