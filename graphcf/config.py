@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Type, TypeVar, Union
 
@@ -30,10 +31,63 @@ def check_kwargs(target: Union[Callable[..., Any], type], kwargs: Mapping[str, A
         raise ValueError(f"{where}: unknown key(s) {unknown} for {name}; valid keys: {sorted(valid)}")
 
 
+def coerce_value(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` as the scalar type ``annotation`` (``float``, ``int``, ``bool``) names; others unchanged.
+
+    YAML 1.1 (PyYAML) reads ``5e-3`` and ``1e4`` as *strings* (a float needs a dot: ``5.0e-3``),
+    so a ``float`` field accepts a string ``float()`` parses, and an ``int``; an ``int`` field
+    accepts an integral float (``1e4`` written ``1.0e4``) or a digit string. Anything else that
+    is not of the field's type raises ``ValueError`` naming ``where`` and the expected type.
+    """
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(f"{where}: expected a number, got the string {value!r}") from None
+        raise ValueError(f"{where}: expected a number, got {value!r} ({type(value).__name__})")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value)
+            except ValueError:
+                f = float("nan")
+            if f.is_integer():
+                return int(f)
+        raise ValueError(f"{where}: expected an integer, got {value!r} ({type(value).__name__})")
+    if annotation is bool and not isinstance(value, bool):
+        raise ValueError(f"{where}: expected true or false, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def coerce_kwargs(target: Union[Callable[..., Any], type], kwargs: Mapping[str, Any], where: str) -> Dict[str, Any]:
+    """``kwargs`` with each value passed through :func:`coerce_value` for ``target``'s annotation of it."""
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: leave the values as they are
+        hints = {}
+    return {k: coerce_value(v, hints.get(k), f"{where}: {k}") for k, v in kwargs.items()}
+
+
 def dataclass_from(cls: Type[T], mapping: Mapping[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from ``mapping``, rejecting unknown keys with a message naming ``where``."""
+    """Build dataclass ``cls`` from ``mapping``, rejecting unknown keys with a message naming ``where``.
+
+    Scalar values are coerced to the field's type (:func:`coerce_value`: ``lr: 5e-3``, which
+    YAML reads as a string, becomes ``0.005``); a value of the wrong type raises ``ValueError``.
+    """
     mapping = dict(mapping or {})
     check_kwargs(cls, mapping, where)
+    mapping = coerce_kwargs(cls, mapping, where)
     try:
         return cls(**mapping)
     except (TypeError, ValueError) as e:

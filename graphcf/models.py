@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Dict, Mapping, Tuple, Type
 
-from graphcf.config import check_kwargs
+from graphcf.config import check_kwargs, coerce_kwargs
 from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, NGCFEncoder, PinSAGEEncoder, PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
@@ -111,6 +111,10 @@ def build_model(name: str, num_users: int, num_items: int,
     scorer_cls = SCORERS.get(name)
     args = dict(model_args or {})
     _check_model_args(name, cls, scorer_cls, args)
+    where = f"model_args for {name!r}"
+    if scorer_cls is not None:
+        args = coerce_kwargs(scorer_cls.__init__, args, where)
+    args = coerce_kwargs(cls.__init__, args, where)
     if scorer_cls is None:
         return cls(num_users, num_items, **args), DotScorer()
     enc_keys = _accepted(cls.__init__, skip=("num_users", "num_items"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphcf.config import dataclass_from, load_config
+from graphcf.config import coerce_kwargs, dataclass_from, load_config
 from graphcf.models import build_model, default_train_args
 from graphcf.train import TrainConfig
 
@@ -39,3 +39,36 @@ def test_a_misspelt_key_is_rejected(tmp_path):
     cfg = load_config(bad)
     with pytest.raises(ValueError, match="lr_platau"):
         dataclass_from(TrainConfig, cfg["train"], "train")
+
+
+def test_yaml_exponent_floats_are_numbers(tmp_path):
+    """PyYAML reads ``5e-3`` (no dot) as a string; the train and model_args sections still get a float."""
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: lightgcn\nmodel_args:\n  init_std: 1e-1\ntrain:\n  lr: 5e-3\n  reg: 1e-4\n"
+                    "  epochs: 1.0e2\n")
+    cfg = load_config(path)
+    assert cfg["train"]["lr"] == "5e-3"  # the YAML quirk this guards against
+    train = dataclass_from(TrainConfig, cfg["train"], "train")
+    assert train.lr == 0.005 and isinstance(train.lr, float)
+    assert train.reg == 0.0001 and train.epochs == 100 and isinstance(train.epochs, int)
+    enc, _ = build_model("lightgcn", 6, 9, cfg["model_args"])
+    assert enc.init_std == 0.1
+
+
+def test_coerce_kwargs_follows_the_annotations():
+    def f(a: float, b: int, c: bool, d: str, e=None):  # pragma: no cover - only the signature is read
+        pass
+
+    got = coerce_kwargs(f, {"a": "1e-3", "b": "2", "c": False, "d": "1e-3", "e": "x"}, "f")
+    assert got == {"a": 0.001, "b": 2, "c": False, "d": "1e-3", "e": "x"}
+    assert isinstance(got["a"], float) and isinstance(got["b"], int)
+
+
+@pytest.mark.parametrize("key,value,expected", [("lr", "fast", "expected a number"),
+                                                ("epochs", 2.5, "expected an integer"),
+                                                ("epochs", "ten", "expected an integer"),
+                                                ("curriculum", "yes", "expected true or false"),
+                                                ("lr", True, "expected a number")])
+def test_wrong_value_types_name_the_key(key, value, expected):
+    with pytest.raises(ValueError, match=f"train: {key}: {expected}"):
+        dataclass_from(TrainConfig, {key: value}, "train")
