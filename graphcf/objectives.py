@@ -156,13 +156,21 @@ class PairwiseObjective(Objective):
         loss: ``"bpr"``, ``"margin"`` or ``"softmax"``.
         margin: :math:`\Delta` of the max-margin loss.
         temperature: :math:`\tau` of the sampled softmax.
+        pair_sampling: which (user, positive) pairs an epoch visits: ``"edge"`` (every training
+            edge once, in a random order; RecBole's sampling) or ``"user"`` (as the official
+            LightGCN / NGCF code: :math:`|E|` draws of a user uniformly among those with training
+            items, each with a uniform random positive of theirs, so every *user* carries the
+            same weight in expectation, whatever their degree; the full-ranking metrics
+            average over users alike).
     """
 
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
                  popularity_alpha: float = 0.75, hard_negatives: int = 0, curriculum: bool = False,
                  curriculum_every: int = 1, ppr_band: Optional[Tuple[int, int]] = None, ppr_alpha: float = 0.15,
                  ppr_iters: int = 10, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, pair_sampling: str = "edge") -> None:
+        if pair_sampling not in ("edge", "user"):
+            raise ValueError(f"PairwiseObjective: pair_sampling must be 'edge' or 'user', got {pair_sampling!r}")
         if sampler not in ("uniform", "popularity", "shared"):
             raise ValueError(f"PairwiseObjective: sampler must be 'uniform', 'popularity' or 'shared', got {sampler!r}")
         if loss not in PAIR_LOSSES:
@@ -185,6 +193,7 @@ class PairwiseObjective(Objective):
         self.loss_name = loss
         self.margin = margin
         self.temperature = temperature
+        self.pair_sampling = pair_sampling
         self.epoch = 1
         self.hard_sampler: Any = None
 
@@ -208,6 +217,11 @@ class PairwiseObjective(Objective):
             self.hard_sampler = self._ppr_sampler(ei, nu, ni)
         if self.sampler_name == "shared":  # item -> users CSR, for the shared negatives' validity masks
             self._item_users = user_item_csr(ei.flip(0), ni, nu)
+        if self.pair_sampling == "user":  # user -> items CSR rows, for user-uniform pair draws
+            csr = user_item_csr(ei, nu, ni)
+            self._user_ptr = csr.crow_indices()
+            self._user_items = csr.col_indices()
+            self._active_users = torch.nonzero(self._user_ptr[1:] > self._user_ptr[:-1]).flatten()
 
     def shared_valid(self, users: Tensor, shared: Tensor) -> Tensor:
         """``[B, N]``: whether ``shared[n]`` is not a training positive of ``users[b]``.
@@ -252,11 +266,9 @@ class PairwiseObjective(Objective):
 
     def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[PairBatch]:
         ei = train_edge_index(data)
-        perm = torch.randperm(ei.size(1), generator=generator)
         hard = self.hard_count(self.epoch)
         ni = self.sampler.num_items
-        for idx in perm.split(batch_size):
-            users, pos = ei[0, idx], ei[1, idx]
+        for users, pos in self._pairs(ei, batch_size, generator):
             if self.sampler_name == "shared":
                 shared = torch.randint(0, ni, (self.num_negatives,), generator=generator)
                 valid = self.shared_valid(users, shared)
@@ -268,6 +280,22 @@ class PairwiseObjective(Objective):
                 h = self.hard_sampler.sample(users, hard, generator=generator)
                 neg = torch.cat([neg.view(len(users), -1), h.view(len(users), -1)], dim=1)
             yield PairBatch(users, pos, neg, shared, valid)
+
+    def _pairs(self, ei: Tensor, batch_size: int, generator: torch.Generator) -> Iterator[Tuple[Tensor, Tensor]]:
+        """One epoch of (users, positives) batches under ``pair_sampling``."""
+        if self.pair_sampling == "edge":
+            for idx in torch.randperm(ei.size(1), generator=generator).split(batch_size):
+                yield ei[0, idx], ei[1, idx]
+            return
+        if not hasattr(self, "_user_ptr"):
+            raise RuntimeError("PairwiseObjective: call setup(data) before batches() with pair_sampling='user'")
+        active, ptr = self._active_users, self._user_ptr
+        for start in range(0, ei.size(1), batch_size):
+            n = min(batch_size, ei.size(1) - start)
+            users = active[torch.randint(0, len(active), (n,), generator=generator)]
+            lo, deg = ptr[users], ptr[users + 1] - ptr[users]
+            offset = (torch.rand(n, generator=generator, dtype=torch.float64) * deg).long().clamp_max_(deg - 1)
+            yield users, self._user_items[lo + offset].long()
 
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         b = batch if isinstance(batch, PairBatch) else PairBatch(*batch)

@@ -68,6 +68,9 @@ class TrainConfig:
         ppr_cache: file to load the PPR cache from, or to write it to once computed (``""``: none).
         margin: the margin of ``loss="margin"``.
         temperature: the temperature of ``loss="softmax"``.
+        pair_sampling: the (user, positive) pairs of an epoch of the pairwise losses: ``"edge"``
+            (every training edge once) or ``"user"`` (``|E|`` draws of a uniform user, then a
+            uniform positive of theirs, as the official LightGCN / NGCF code samples).
         optimizer: ``"adam"`` or ``"sgd"`` (NeuMF fine-tuning after pretraining, as in the paper).
         momentum: SGD momentum.
         anneal_steps, anneal_cap: KL-weight schedule of ``multinomial``:
@@ -128,6 +131,7 @@ class TrainConfig:
     ppr_cache: str = ""
     margin: float = 0.1
     temperature: float = 1.0
+    pair_sampling: str = "edge"
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -150,6 +154,8 @@ class TrainConfig:
         if (self.hard_negatives or self.sampler == "shared") and self.loss not in ("bpr", "margin", "softmax"):
             raise ValueError(f"TrainConfig: hard_negatives / sampler='shared' need a pairwise loss "
                              f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
+        if self.pair_sampling not in ("edge", "user"):
+            raise ValueError(f"TrainConfig.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"TrainConfig.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -187,7 +193,7 @@ class TrainConfig:
                                      curriculum_every=self.curriculum_every, ppr_band=self.ppr_band or None,
                                      ppr_alpha=self.ppr_alpha, ppr_iters=self.ppr_iters,
                                      ppr_cache=self.ppr_cache or None, loss=self.loss, margin=self.margin,
-                                     temperature=self.temperature)
+                                     temperature=self.temperature, pair_sampling=self.pair_sampling)
         if self.loss == "bce":
             return PointwiseObjective(self.num_negatives, self.reg)
         return MultinomialObjective(self.anneal_steps, self.anneal_cap)

@@ -162,3 +162,65 @@ def test_config_errors():
         TrainConfig(ppr_band=(10, 5))
     with pytest.raises(ValueError, match="neighbor"):
         TrainConfig(sampling="neighbor", hard_negatives=1)
+
+
+def test_user_pair_sampling_weights_users_equally():
+    """pair_sampling='user': |E| pairs per epoch, every pair a training edge, users drawn uniformly
+    among those with training items (a hand-built graph with one heavy and three light users)."""
+    from torch_geometric.data import HeteroData
+
+    from graphcf.typing import INTERACTS, ITEM, REV_INTERACTS, USER
+
+    # user 0: 6 items, users 1-3: one item each, user 4: none (never drawn)
+    src = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2, 3])
+    dst = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 0])
+    g = HeteroData()
+    g[USER].num_nodes, g[ITEM].num_nodes = 5, 8
+    g[INTERACTS].edge_index = torch.stack([src, dst])
+    g[REV_INTERACTS].edge_index = torch.stack([dst, src])
+    edges = set(zip(src.tolist(), dst.tolist()))
+    gen = torch.Generator().manual_seed(0)
+    obj = PairwiseObjective(num_negatives=1, pair_sampling="user")
+    obj.setup(g)
+    counts = torch.zeros(5)
+    n_pairs = 0
+    for _ in range(2000):
+        batches = list(obj.batches(g, 4, gen))
+        assert [len(b.users) for b in batches] == [4, 4, 1]  # |E| = 9 pairs per epoch
+        for b in batches:
+            assert all((u, i) in edges for u, i in zip(b.users.tolist(), b.pos.tolist()))
+            assert not any((u, i) in edges for u, i in zip(b.users.tolist(), b.neg.flatten().tolist()))
+            counts += torch.bincount(b.users, minlength=5).float()
+            n_pairs += len(b.users)
+    share = counts / n_pairs
+    assert share[4] == 0
+    assert torch.allclose(share[:4], torch.full((4,), 0.25), atol=0.01), share  # edge sampling: 6/9, 1/9, ...
+    # edge sampling, for contrast: every edge once, so user 0 carries 6 of the 9 pairs
+    obj_e = PairwiseObjective(num_negatives=1)
+    obj_e.setup(g)
+    users_e = torch.cat([b.users for b in obj_e.batches(g, 4, gen)])
+    assert torch.equal(torch.bincount(users_e, minlength=5), torch.tensor([6, 1, 1, 1, 0]))
+
+
+def test_user_pair_sampling_positives_are_uniform_per_user():
+    from torch_geometric.data import HeteroData
+
+    from graphcf.typing import INTERACTS, ITEM, REV_INTERACTS, USER
+
+    g = HeteroData()
+    g[USER].num_nodes, g[ITEM].num_nodes = 1, 5
+    g[INTERACTS].edge_index = torch.tensor([[0, 0, 0], [1, 3, 4]])
+    g[REV_INTERACTS].edge_index = g[INTERACTS].edge_index.flip(0)
+    obj = PairwiseObjective(num_negatives=1, pair_sampling="user")
+    obj.setup(g)
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.cat([b.pos for _ in range(3000) for b in obj.batches(g, 3, gen)])
+    share = torch.bincount(pos, minlength=5).float() / len(pos)
+    assert torch.allclose(share, torch.tensor([0, 1 / 3, 0, 1 / 3, 1 / 3]), atol=0.02)
+
+
+def test_pair_sampling_is_validated():
+    with pytest.raises(ValueError, match="pair_sampling"):
+        PairwiseObjective(pair_sampling="users")
+    with pytest.raises(ValueError, match="pair_sampling"):
+        TrainConfig(pair_sampling="item")
