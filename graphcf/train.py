@@ -156,6 +156,9 @@ class TrainConfig:
                              f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
         if self.pair_sampling not in ("edge", "user"):
             raise ValueError(f"TrainConfig.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
+        if self.pair_sampling == "user" and (self.loss not in ("bpr", "margin", "softmax") or self.sampling == "neighbor"):
+            raise ValueError("TrainConfig.pair_sampling='user' applies to the full-graph pairwise losses only "
+                             f"(got loss={self.loss!r}, sampling={self.sampling!r})")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"TrainConfig.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "sgd"):

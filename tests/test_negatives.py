@@ -224,3 +224,6 @@ def test_pair_sampling_is_validated():
         PairwiseObjective(pair_sampling="users")
     with pytest.raises(ValueError, match="pair_sampling"):
         TrainConfig(pair_sampling="item")
+    for bad in ({"sampling": "neighbor"}, {"loss": "bce"}):  # would be silently ignored there
+        with pytest.raises(ValueError, match="pair_sampling='user'"):
+            TrainConfig(pair_sampling="user", **bad)
