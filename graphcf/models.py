@@ -20,7 +20,7 @@ from graphcf.config import check_kwargs, coerce_kwargs
 from graphcf.nn.encoders import Encoder, LightGCNEncoder, MFEncoder, NGCFEncoder, PinSAGEEncoder, PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
-from graphcf.nn.scorers import DotScorer, Scorer
+from graphcf.nn.scorers import CosineScorer, DotScorer, Scorer
 from graphcf.nn.scorers_ncf import GMFScorer, MLPScorer, NeuMFScorer
 
 MODELS: Dict[str, Type[Encoder]] = {
@@ -42,6 +42,11 @@ SCORERS: Dict[str, Type[Scorer]] = {
     "mlp": MLPScorer,
     "neumf": NeuMFScorer,
 }
+
+#: ``model_args["scorer"]`` of the models without their own scorer: name -> scorer class.
+#: ``"cosine"`` scores by the cosine of the output embeddings (use it with ``loss: softmax``,
+#: whose ``temperature`` then scales cosines in [-1, 1]; evaluation ranks by the same cosine).
+GENERIC_SCORERS: Dict[str, Type[Scorer]] = {"dot": DotScorer, "cosine": CosineScorer}
 
 _NCF_TRAIN: Dict[str, Any] = {"loss": "bce", "num_negatives": 4, "batch_size": 256, "lr": 1e-3,
                               "reg": 0.0, "optimizer": "adam"}
@@ -99,24 +104,34 @@ def build_model(name: str, num_users: int, num_items: int,
     """Instantiate encoder ``name`` and its scorer with ``model_args`` (checked against their constructors).
 
     Models in :data:`SCORERS` get that scorer, built from the ``model_args`` keys its
-    constructor accepts (keys accepted by both go to both); the others get a
-    :class:`~graphcf.nn.scorers.DotScorer`.
+    constructor accepts (keys accepted by both go to both); the others get the scorer named by
+    ``model_args["scorer"]`` (:data:`GENERIC_SCORERS`: ``"dot"``, the default, a
+    :class:`~graphcf.nn.scorers.DotScorer`; ``"cosine"``, a
+    :class:`~graphcf.nn.scorers.CosineScorer`).
 
     Raises:
-        ValueError: unknown model, or ``model_args`` keys neither constructor accepts.
+        ValueError: unknown model, unknown ``scorer``, ``scorer`` given to a model with its own,
+            or ``model_args`` keys neither constructor accepts.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
     cls = MODELS[name]
     scorer_cls = SCORERS.get(name)
     args = dict(model_args or {})
+    generic = args.pop("scorer", "dot")
+    if scorer_cls is not None and "scorer" in (model_args or {}):
+        raise ValueError(f"model_args for {name!r}: 'scorer' is not configurable, {name!r} brings "
+                         f"its own {scorer_cls.__name__}")
+    if generic not in GENERIC_SCORERS:
+        raise ValueError(f"model_args for {name!r}: scorer must be one of {sorted(GENERIC_SCORERS)}, "
+                         f"got {generic!r}")
     _check_model_args(name, cls, scorer_cls, args)
     where = f"model_args for {name!r}"
     if scorer_cls is not None:
         args = coerce_kwargs(scorer_cls.__init__, args, where)
     args = coerce_kwargs(cls.__init__, args, where)
     if scorer_cls is None:
-        return cls(num_users, num_items, **args), DotScorer()
+        return cls(num_users, num_items, **args), GENERIC_SCORERS[generic]()
     enc_keys = _accepted(cls.__init__, skip=("num_users", "num_items"))
     sc_keys = _accepted(scorer_cls.__init__)
     encoder = cls(num_users, num_items, **{k: v for k, v in args.items() if k in enc_keys})

@@ -72,3 +72,22 @@ def test_coerce_kwargs_follows_the_annotations():
 def test_wrong_value_types_name_the_key(key, value, expected):
     with pytest.raises(ValueError, match=f"train: {key}: {expected}"):
         dataclass_from(TrainConfig, {key: value}, "train")
+
+
+def test_model_args_scorer_picks_the_generic_scorer():
+    from graphcf.nn.scorers import CosineScorer, DotScorer
+
+    _, dot = build_model("lightgcn", 6, 9, {})
+    enc, cos = build_model("lightgcn", 6, 9, {"scorer": "cosine", "num_layers": 2})
+    assert type(dot) is DotScorer and type(cos) is CosineScorer and enc.num_layers == 2
+    u, i = torch.randn(4, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
+    want = (u / u.norm(dim=1, keepdim=True)) @ (i / i.norm(dim=1, keepdim=True)).T
+    torch.testing.assert_close(cos.score_all(u, i), want)
+    assert type(build_model("mf", 6, 9, {"scorer": "dot"})[1]) is DotScorer
+
+
+@pytest.mark.parametrize("model,args,match", [("mf", {"scorer": "cos"}, "scorer must be one of"),
+                                              ("gmf", {"scorer": "cosine"}, "brings its own GMFScorer")])
+def test_model_args_scorer_rejects_what_it_cannot_do(model, args, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(model, 6, 9, args)
