@@ -285,7 +285,7 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_config_field(data, tmp_pa
 
 
 def test_lightgcn_cosine_softmax_shared_learns_the_planted_structure(data):
-    """The fast LightGCN recipe (cosine scorer, sampled softmax over shared negatives) trains end
+    """LightGCN with the cosine scorer and sampled softmax over shared negatives trains end
     to end and beats popularity, and its reported test metric ranks by the cosine it trained."""
     from graphcf.evaluate import full_ranking
     from graphcf.models import build_model
