@@ -118,10 +118,10 @@ def build_model(name: str, num_users: int, num_items: int,
     cls = MODELS[name]
     scorer_cls = SCORERS.get(name)
     args = dict(model_args or {})
-    generic = args.pop("scorer", "dot")
-    if scorer_cls is not None and "scorer" in (model_args or {}):
+    if scorer_cls is not None and "scorer" in args:
         raise ValueError(f"model_args for {name!r}: 'scorer' is not configurable, {name!r} brings "
                          f"its own {scorer_cls.__name__}")
+    generic = args.pop("scorer", "dot")
     if generic not in GENERIC_SCORERS:
         raise ValueError(f"model_args for {name!r}: scorer must be one of {sorted(GENERIC_SCORERS)}, "
                          f"got {generic!r}")
