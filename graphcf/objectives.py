@@ -162,13 +162,23 @@ class PairwiseObjective(Objective):
             items, each with a uniform random positive of theirs, so every *user* carries the
             same weight in expectation, whatever their degree; the full-ranking metrics
             average over users alike).
+        reg_negatives: how the :math:`M` per-positive negatives of a row enter :math:`\Omega`:
+            ``"sum"`` (each of them, so :math:`\Omega = \frac{1}{2B}\sum_b \lVert e_u\rVert^2 +
+            \lVert e_i\rVert^2 + \sum_{m=1}^{M}\lVert e_{j_m}\rVert^2`) or ``"mean"`` (their
+            mean, :math:`\frac{1}{M}\sum_m \lVert e_{j_m}\rVert^2`). The pair loss averages over
+            the :math:`M` negatives, so in expectation it is the 1-negative BPR of the official
+            LightGCN code for every :math:`M`; only ``"mean"`` keeps its L2 term too (``"sum"``
+            adds :math:`M-1` extra uniform item decays). Shared negatives are counted once per
+            batch either way.
     """
 
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
                  popularity_alpha: float = 0.75, hard_negatives: int = 0, curriculum: bool = False,
                  curriculum_every: int = 1, ppr_band: Optional[Tuple[int, int]] = None, ppr_alpha: float = 0.15,
                  ppr_iters: int = 10, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
-                 temperature: float = 1.0, pair_sampling: str = "edge") -> None:
+                 temperature: float = 1.0, pair_sampling: str = "edge", reg_negatives: str = "sum") -> None:
+        if reg_negatives not in ("sum", "mean"):
+            raise ValueError(f"PairwiseObjective: reg_negatives must be 'sum' or 'mean', got {reg_negatives!r}")
         if pair_sampling not in ("edge", "user"):
             raise ValueError(f"PairwiseObjective: pair_sampling must be 'edge' or 'user', got {pair_sampling!r}")
         if sampler not in ("uniform", "popularity", "shared"):
@@ -194,6 +204,7 @@ class PairwiseObjective(Objective):
         self.margin = margin
         self.temperature = temperature
         self.pair_sampling = pair_sampling
+        self.reg_negatives = reg_negatives
         self.epoch = 1
         self.hard_sampler: Any = None
 
@@ -324,7 +335,13 @@ class PairwiseObjective(Objective):
             else:
                 items = (pos, b.shared, neg) if n_shared else (pos, neg)
                 rows = encoder.reg_embeddings(emb, users, *items)
-            loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
+            m = neg.shape[1] if neg.dim() == 2 else 1
+            if self.reg_negatives == "mean" and m > 1 and neg.numel():
+                *rest, neg_rows = rows  # the per-row negatives come last in both cases
+                penalty = l2_reg(*rest, batch_size=len(users)) + l2_reg(neg_rows, batch_size=len(users)) / m
+            else:
+                penalty = l2_reg(*rows, batch_size=len(users))
+            loss = loss + self.reg * penalty
         if emb.aux_loss is not None:
             loss = loss + emb.aux_loss
         return loss

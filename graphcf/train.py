@@ -71,6 +71,9 @@ class TrainConfig:
         pair_sampling: the (user, positive) pairs of an epoch of the pairwise losses: ``"edge"``
             (every training edge once) or ``"user"`` (``|E|`` draws of a uniform user, then a
             uniform positive of theirs, as the official LightGCN / NGCF code samples).
+        reg_negatives: ``"sum"`` (every per-positive negative's L2) or ``"mean"`` (their mean,
+            so ``num_negatives`` > 1 keeps the L2 term of the official 1-negative BPR; see
+            :class:`~graphcf.objectives.PairwiseObjective`).
         optimizer: ``"adam"`` or ``"sgd"`` (NeuMF fine-tuning after pretraining, as in the paper).
         momentum: SGD momentum.
         anneal_steps, anneal_cap: KL-weight schedule of ``multinomial``:
@@ -132,6 +135,7 @@ class TrainConfig:
     margin: float = 0.1
     temperature: float = 1.0
     pair_sampling: str = "edge"
+    reg_negatives: str = "sum"
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -154,6 +158,8 @@ class TrainConfig:
         if (self.hard_negatives or self.sampler == "shared") and self.loss not in ("bpr", "margin", "softmax"):
             raise ValueError(f"TrainConfig: hard_negatives / sampler='shared' need a pairwise loss "
                              f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
+        if self.reg_negatives not in ("sum", "mean"):
+            raise ValueError(f"TrainConfig.reg_negatives must be 'sum' or 'mean', got {self.reg_negatives!r}")
         if self.pair_sampling not in ("edge", "user"):
             raise ValueError(f"TrainConfig.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
         if self.pair_sampling == "user" and (self.loss not in ("bpr", "margin", "softmax") or self.sampling == "neighbor"):
@@ -196,7 +202,8 @@ class TrainConfig:
                                      curriculum_every=self.curriculum_every, ppr_band=self.ppr_band or None,
                                      ppr_alpha=self.ppr_alpha, ppr_iters=self.ppr_iters,
                                      ppr_cache=self.ppr_cache or None, loss=self.loss, margin=self.margin,
-                                     temperature=self.temperature, pair_sampling=self.pair_sampling)
+                                     temperature=self.temperature, pair_sampling=self.pair_sampling,
+                                     reg_negatives=self.reg_negatives)
         if self.loss == "bce":
             return PointwiseObjective(self.num_negatives, self.reg)
         return MultinomialObjective(self.anneal_steps, self.anneal_cap)

@@ -227,3 +227,32 @@ def test_pair_sampling_is_validated():
     for bad in ({"sampling": "neighbor"}, {"loss": "bce"}):  # would be silently ignored there
         with pytest.raises(ValueError, match="pair_sampling='user'"):
             TrainConfig(pair_sampling="user", **bad)
+
+
+@pytest.mark.parametrize("how", ["sum", "mean"])
+def test_reg_negatives_matches_hand_formula(data, how):
+    """L2 term with M=4 negatives per positive, against the formula written out per row:
+    (|u|^2 + |i|^2 + sum_m |j_m|^2) / 2B for "sum", the negatives' mean for "mean"."""
+    obj = PairwiseObjective(num_negatives=4, reg=0.5, reg_negatives=how)
+    obj.setup(data)
+    b = next(obj.batches(data, 8, torch.Generator().manual_seed(0)))
+    torch.manual_seed(0)
+    enc = MFEncoder(120, 80, dim=8).double()
+    e = enc(data)
+    bpr = torch.stack([F.softplus(e.user[u] @ e.item[n] - e.user[u] @ e.item[p])
+                       for u, p, row in zip(b.users, b.pos, b.neg) for n in row]).mean()
+    per_row = []
+    for u, p, row in zip(b.users, b.pos, b.neg):
+        neg = sum(float(e.item[n].square().sum()) for n in row)
+        per_row.append(float(e.user[u].square().sum()) + float(e.item[p].square().sum())
+                       + (neg if how == "sum" else neg / 4))
+    expected = bpr + 0.5 * sum(per_row) / (2 * 8)
+    torch.testing.assert_close(obj.loss(enc, DotScorer(), data, b), expected)
+
+
+def test_reg_negatives_is_validated():
+    with pytest.raises(ValueError, match="reg_negatives"):
+        PairwiseObjective(reg_negatives="avg")
+    with pytest.raises(ValueError, match="reg_negatives"):
+        TrainConfig(reg_negatives="avg")
+    assert TrainConfig(reg_negatives="mean").make_objective().reg_negatives == "mean"
