@@ -54,6 +54,7 @@ from torch_geometric.data import HeteroData
 
 from graphcf.data.build import user_item_csr
 from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.sparse import csr_row_positions
 from graphcf.typing import UserItemEmbeddings
 
 logger = logging.getLogger(__name__)
@@ -84,14 +85,10 @@ class _Rows(NamedTuple):
 
 def _gather_rows(crow: Tensor, col: Tensor, rows: Tensor) -> _Rows:
     """The CSR rows ``rows`` (any order, repeats allowed) of ``(crow, col)`` as a new :class:`_Rows`."""
-    start = crow[rows]
-    counts = crow[rows + 1] - start
+    local, pos = csr_row_positions(crow, rows)
     new_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=crow.device)
-    torch.cumsum(counts, 0, out=new_crow[1:])
-    total = int(new_crow[-1])
-    shift = torch.repeat_interleave(start - new_crow[:-1], counts, output_size=total)
-    idx = torch.arange(total, device=crow.device) + shift
-    return _Rows(new_crow, col[idx], None)
+    torch.cumsum(crow[rows + 1] - crow[rows], 0, out=new_crow[1:])
+    return _Rows(new_crow, col[pos], None)
 
 
 def _history_rows(rows: Any, num_items: int, device: torch.device) -> _Rows:
