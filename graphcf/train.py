@@ -162,9 +162,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.reg_negatives must be 'sum' or 'mean', got {self.reg_negatives!r}")
         if self.pair_sampling not in ("edge", "user"):
             raise ValueError(f"TrainConfig.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
-        if self.pair_sampling == "user" and (self.loss not in ("bpr", "margin", "softmax") or self.sampling == "neighbor"):
-            raise ValueError("TrainConfig.pair_sampling='user' applies to the full-graph pairwise losses only "
-                             f"(got loss={self.loss!r}, sampling={self.sampling!r})")
+        full_pairwise = self.loss in ("bpr", "margin", "softmax") and self.sampling != "neighbor"
+        for name, default in (("pair_sampling", "edge"), ("reg_negatives", "sum")):
+            if getattr(self, name) != default and not full_pairwise:  # would be silently ignored there
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} applies to the full-graph pairwise "
+                                 f"losses only (got loss={self.loss!r}, sampling={self.sampling!r})")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"TrainConfig.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "sgd"):

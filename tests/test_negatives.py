@@ -256,3 +256,6 @@ def test_reg_negatives_is_validated():
     with pytest.raises(ValueError, match="reg_negatives"):
         TrainConfig(reg_negatives="avg")
     assert TrainConfig(reg_negatives="mean").make_objective().reg_negatives == "mean"
+    for bad in ({"sampling": "neighbor"}, {"loss": "bce"}):  # would be silently ignored there
+        with pytest.raises(ValueError, match="reg_negatives='mean'"):
+            TrainConfig(reg_negatives="mean", **bad)
