@@ -18,6 +18,7 @@ from torch_geometric.data import HeteroData
 
 from graphcf.data.build import has_split
 from graphcf.evaluate import full_ranking
+from graphcf.losses import PAIR_LOSSES
 from graphcf.objectives import (MultinomialObjective, NeighborPairwiseObjective, Objective, PairwiseObjective,
                                 PointwiseObjective)
 from graphcf.nn.encoders.base import Encoder
@@ -155,14 +156,14 @@ class TrainConfig:
                              f"{self.hard_negatives}, {self.curriculum_every}")
         if self.curriculum and self.hard_negatives < 1:
             raise ValueError("TrainConfig.curriculum needs hard_negatives >= 1 (the cap of the schedule)")
-        if (self.hard_negatives or self.sampler == "shared") and self.loss not in ("bpr", "margin", "softmax"):
+        if (self.hard_negatives or self.sampler == "shared") and self.loss not in PAIR_LOSSES:
             raise ValueError(f"TrainConfig: hard_negatives / sampler='shared' need a pairwise loss "
                              f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
         if self.reg_negatives not in ("sum", "mean"):
             raise ValueError(f"TrainConfig.reg_negatives must be 'sum' or 'mean', got {self.reg_negatives!r}")
         if self.pair_sampling not in ("edge", "user"):
             raise ValueError(f"TrainConfig.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
-        full_pairwise = self.loss in ("bpr", "margin", "softmax") and self.sampling != "neighbor"
+        full_pairwise = self.loss in PAIR_LOSSES and self.sampling != "neighbor"
         for name, default in (("pair_sampling", "edge"), ("reg_negatives", "sum")):
             if getattr(self, name) != default and not full_pairwise:  # would be silently ignored there
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} applies to the full-graph pairwise "
@@ -198,7 +199,7 @@ class TrainConfig:
         """The :mod:`graphcf.objectives` object this config describes."""
         if self.loss == "bpr" and self.sampling == "neighbor":
             return NeighborPairwiseObjective(self.num_neighbors, self.num_negatives, self.reg)
-        if self.loss in ("bpr", "margin", "softmax"):
+        if self.loss in PAIR_LOSSES:
             return PairwiseObjective(self.num_negatives, self.reg, sampler=self.sampler,
                                      hard_negatives=self.hard_negatives, curriculum=self.curriculum,
                                      curriculum_every=self.curriculum_every, ppr_band=self.ppr_band or None,
