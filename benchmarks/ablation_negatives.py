@@ -21,6 +21,11 @@ Prints one Markdown table to stdout; logs go to stderr.
 Example:
   python benchmarks/ablation_negatives.py --data ../shared/data/amazon-beauty --format triples \
       --epochs 60 --out runs/ablation_beauty
+
+``--set MODEL:section.key=value`` overrides one model's runs only (``--set pinsage:train.batch_size=8192``);
+``--set section.key=value`` every run. A configuration whose run directory already holds results is
+not rerun; if its stored ``ablation.yaml`` differs from what the command builds, the script stops
+rather than report results of another configuration.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 
@@ -53,8 +58,42 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
                                                     "hard_negatives": 1}},
 }
 
+MODELS = sorted({c["model"] for c in CONFIGS.values()})
 
-def main() -> None:
+
+def apply_overrides(cfg: Dict[str, Any], overrides: List[str]) -> Dict[str, Any]:
+    """Apply ``--set`` overrides to one run's config in place: ``section.key=value`` to every run,
+    ``MODEL:section.key=value`` only to runs of that model (``cfg["model"]``)."""
+    for a in overrides:
+        model, sep, rest = a.partition(":")
+        if sep and "=" not in model:
+            if model not in MODELS:
+                raise SystemExit(f"--set {a!r}: unknown model {model!r}; known: {MODELS}")
+            if model == cfg["model"]:
+                _set(cfg, rest)
+        else:
+            _set(cfg, a)
+    return cfg
+
+
+def build_config(name: str, args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+    """The ``graphcf train`` config of configuration ``name`` under the command line ``args``."""
+    spec = CONFIGS[name]
+    train = {k: (args.hard_cap if v == "CAP" else v) for k, v in spec["train"].items()}
+    if args.lr is not None:
+        train["lr"] = args.lr
+    train.update(epochs=args.epochs, batch_size=args.batch_size, eval_every=args.eval_every,
+                 patience=args.patience, seed=args.seed, ks=[20], ppr_cache=str(out / "ppr_cache.pt"))
+    if args.ppr_band:
+        train["ppr_band"] = list(args.ppr_band)
+    cfg: Dict[str, Any] = {"model": spec["model"], "model_args": {}, "train": train,
+                           "data": {"path": args.data, "format": args.format,
+                                    "val_ratio": args.val_ratio if args.format == "lightgcn" else 0.0,
+                                    "seed": args.seed}}
+    return apply_overrides(cfg, args.set)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "amazon-beauty"))
     p.add_argument("--format", choices=["lightgcn", "triples"], default="triples")
@@ -69,11 +108,13 @@ def main() -> None:
     p.add_argument("--ppr-band", type=int, nargs=2, help="PPR rank band (default: 2000-5000, scaled down for "
                                                           "small catalogues)")
     p.add_argument("--val-ratio", type=float, default=0.1, help="carved validation ratio for data without one")
-    p.add_argument("--set", action="append", default=[], help="extra override for every run, e.g. train.reg=1e-4")
+    p.add_argument("--set", action="append", default=[],
+                   help="extra override for every run, e.g. train.reg=1e-4, or for one model's runs only, "
+                        "e.g. pinsage:train.batch_size=8192")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/ablation")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -83,23 +124,15 @@ def main() -> None:
         raise SystemExit(f"unknown --configs {unknown}; known: {sorted(CONFIGS)}")
     rows: List[Dict[str, Any]] = []
     for name in names:
-        spec = CONFIGS[name]
-        train = {k: (args.hard_cap if v == "CAP" else v) for k, v in spec["train"].items()}
-        if args.lr is not None:
-            train["lr"] = args.lr
-        train.update(epochs=args.epochs, batch_size=args.batch_size, eval_every=args.eval_every,
-                     patience=args.patience, seed=args.seed, ks=[20], ppr_cache=str(out / "ppr_cache.pt"))
-        if args.ppr_band:
-            train["ppr_band"] = list(args.ppr_band)
-        cfg: Dict[str, Any] = {"model": spec["model"], "model_args": {}, "train": train,
-                               "data": {"path": args.data, "format": args.format,
-                                        "val_ratio": args.val_ratio if args.format == "lightgcn" else 0.0,
-                                        "seed": args.seed}}
-        for a in args.set:
-            _set(cfg, a)
+        cfg = build_config(name, args, out)
         run_dir = out / name
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "ablation.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        text = yaml.safe_dump(cfg, sort_keys=False)
+        saved = run_dir / "ablation.yaml"
+        if (run_dir / "results.json").exists() and saved.exists() and saved.read_text() != text:
+            raise SystemExit(f"{run_dir}: its results.json comes from another configuration ({saved}); "
+                             f"use another --out, or delete {run_dir} to rerun it")
+        saved.write_text(text)
         if not (run_dir / "results.json").exists():
             cmd = [sys.executable, "-m", "graphcf", "train", "--config", str(run_dir / "ablation.yaml"), "--out",
                    str(run_dir), "--threads", str(args.threads), "--no-progress"]
@@ -113,7 +146,7 @@ def main() -> None:
             "name": name, "best": res["best_epoch"], "run": len(hist), "val": res["val"], "test": res["test"],
             "s_epoch": sorted(train_s)[len(train_s) // 2] if train_s else float("nan"),
             "rss": max((h.get("peak_rss_mb", 0.0) for h in hist), default=float("nan")) / 1024,
-            "hard": train.get("hard_negatives", 0), "cur": train.get("curriculum", False),
+            "hard": cfg["train"].get("hard_negatives", 0), "cur": cfg["train"].get("curriculum", False),
         })
     print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr or 'model default'} eval_every={args.eval_every} "
           f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set}")
