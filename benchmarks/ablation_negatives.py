@@ -149,7 +149,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             "hard": cfg["train"].get("hard_negatives", 0), "cur": cfg["train"].get("curriculum", False),
         })
     print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr or 'model default'} eval_every={args.eval_every} "
-          f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set}")
+          f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set} "
+          f"(the overrides win over the options before them; each run's own config is in its ablation.yaml)")
     print()
     print("| config | best epoch / run | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 "
           "| median s/epoch | peak RSS GiB |")
