@@ -146,7 +146,6 @@ def main(argv: Optional[List[str]] = None) -> None:
             "name": name, "best": res["best_epoch"], "run": len(hist), "val": res["val"], "test": res["test"],
             "s_epoch": sorted(train_s)[len(train_s) // 2] if train_s else float("nan"),
             "rss": max((h.get("peak_rss_mb", 0.0) for h in hist), default=float("nan")) / 1024,
-            "hard": cfg["train"].get("hard_negatives", 0), "cur": cfg["train"].get("curriculum", False),
         })
     print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr or 'model default'} eval_every={args.eval_every} "
           f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set} "
