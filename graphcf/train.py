@@ -143,8 +143,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "num_negatives"):
             if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.loss not in ("bpr", "margin", "softmax", "bce", "multinomial"):
-            raise ValueError("TrainConfig.loss must be 'bpr', 'margin', 'softmax', 'bce' or 'multinomial', "
+        if self.loss not in (*PAIR_LOSSES, "bce", "multinomial"):
+            raise ValueError(f"TrainConfig.loss must be one of {(*PAIR_LOSSES, 'bce', 'multinomial')}, "
                              f"got {self.loss!r}")
         if self.sampler not in ("uniform", "popularity", "shared"):
             raise ValueError(f"TrainConfig.sampler must be 'uniform', 'popularity' or 'shared', got {self.sampler!r}")
@@ -158,7 +158,7 @@ class TrainConfig:
             raise ValueError("TrainConfig.curriculum needs hard_negatives >= 1 (the cap of the schedule)")
         if (self.hard_negatives or self.sampler == "shared") and self.loss not in PAIR_LOSSES:
             raise ValueError(f"TrainConfig: hard_negatives / sampler='shared' need a pairwise loss "
-                             f"('bpr', 'margin', 'softmax'), got loss={self.loss!r}")
+                             f"{PAIR_LOSSES}, got loss={self.loss!r}")
         if self.reg_negatives not in ("sum", "mean"):
             raise ValueError(f"TrainConfig.reg_negatives must be 'sum' or 'mean', got {self.reg_negatives!r}")
         if self.pair_sampling not in ("edge", "user"):

@@ -25,8 +25,8 @@ def test_overrides_for_every_run_and_for_one_model():
         abl.apply_overrides({"model": "pinsage", "train": {}}, ["ngcf:train.lr=0.1"])
 
 
-def _stored_run(out, name, argv):
-    """Write the files a finished `graphcf train` run leaves, for the configuration main() builds."""
+def _stored_run(out, name):
+    """Write the results.json and metrics.jsonl that a finished `graphcf train` run leaves in out/name."""
     run = out / name
     run.mkdir(parents=True)
     (run / "results.json").write_text(json.dumps({"best_epoch": 10, "val": {"recall@20": 0.0738, "ndcg@20": 0.035},
@@ -38,7 +38,7 @@ def _stored_run(out, name, argv):
 def test_table_from_stored_results_and_config_guard(tmp_path, capsys):
     out = tmp_path / "abl"
     base = ["--data", str(tmp_path / "data"), "--configs", "lightgcn-uniform", "--out", str(out), "--epochs", "7"]
-    _stored_run(out, "lightgcn-uniform", base)
+    _stored_run(out, "lightgcn-uniform")
     abl.main(base + ["--set", "lightgcn:train.lr=0.005", "--set", "pinsage:train.lr=0.5"])
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| lightgcn-uniform")]
     assert line == ["| lightgcn-uniform | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]

@@ -304,3 +304,11 @@ def test_lightgcn_cosine_softmax_shared_learns_the_planted_structure(data):
         emb = enc.eval()(data)
     again = full_ranking(emb.user, emb.item, CosineScorer(), data, split="test", ks=(10, 20))
     assert again["recall@20"] == pytest.approx(res.test["recall@20"])
+
+
+def test_config_loss_errors_name_the_allowed_losses():
+    with pytest.raises(ValueError, match=r"TrainConfig.loss must be one of \('bpr', 'margin', 'softmax', 'bce', "
+                                         r"'multinomial'\), got 'hinge'"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ValueError, match=r"need a pairwise loss \('bpr', 'margin', 'softmax'\), got loss='bce'"):
+        TrainConfig(loss="bce", hard_negatives=1)
