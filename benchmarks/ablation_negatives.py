@@ -144,19 +144,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         train_s = [h["train_s"] for h in hist]
         rows.append({
             "name": name, "best": res["best_epoch"], "run": len(hist), "val": res["val"], "test": res["test"],
+            "batch": cfg["train"]["batch_size"], "lr": cfg["train"].get("lr", "default"),
             "s_epoch": sorted(train_s)[len(train_s) // 2] if train_s else float("nan"),
             "rss": max((h.get("peak_rss_mb", 0.0) for h in hist), default=float("nan")) / 1024,
         })
-    print(f"data={args.data} epochs<={args.epochs} batch={args.batch_size} lr={args.lr or 'model default'} eval_every={args.eval_every} "
-          f"patience={args.patience} threads={args.threads} seed={args.seed} overrides={args.set} "
-          f"(the overrides win over the options before them; each run's own config is in its ablation.yaml)")
+    print(f"data={args.data} epochs<={args.epochs} eval_every={args.eval_every} patience={args.patience} "
+          f"threads={args.threads} seed={args.seed} overrides={args.set} (batch and lr per row, after the "
+          f"overrides; each run's whole config is in its ablation.yaml)")
     print()
-    print("| config | best epoch / run | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 "
+    print("| config | batch | lr | best epoch / run | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 "
           "| median s/epoch | peak RSS GiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         v, t = r["val"], r["test"]
-        print(f"| {r['name']} | {r['best']}/{r['run']} | {v.get('recall@20', float('nan')):.4f} | "
+        print(f"| {r['name']} | {r['batch']} | {r['lr']} | {r['best']}/{r['run']} | {v.get('recall@20', float('nan')):.4f} | "
               f"{v.get('ndcg@20', float('nan')):.4f} | {t.get('recall@20', float('nan')):.4f} | "
               f"{t.get('ndcg@20', float('nan')):.4f} | {r['s_epoch']:.1f} | {r['rss']:.2f} |")
 

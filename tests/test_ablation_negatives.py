@@ -41,10 +41,22 @@ def test_table_from_stored_results_and_config_guard(tmp_path, capsys):
     _stored_run(out, "lightgcn-uniform")
     abl.main(base + ["--set", "lightgcn:train.lr=0.005", "--set", "pinsage:train.lr=0.5"])
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("| lightgcn-uniform")]
-    assert line == ["| lightgcn-uniform | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]
+    assert line == ["| lightgcn-uniform | 2048 | 0.005 | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]
     saved = yaml.safe_load((out / "lightgcn-uniform" / "ablation.yaml").read_text())
     assert saved["train"]["lr"] == 0.005 and saved["train"]["epochs"] == 7 and saved["model"] == "lightgcn"
     # the same command again reuses the results; another configuration refuses to
     abl.main(base + ["--set", "lightgcn:train.lr=0.005"])
     with pytest.raises(SystemExit, match="another configuration"):
         abl.main(base + ["--set", "lightgcn:train.lr=0.001"])
+
+
+def test_table_batch_and_lr_are_the_runs_own(tmp_path, capsys):
+    """The row shows the batch size and lr the run trained with: the override, not --batch-size."""
+    out = tmp_path / "abl"
+    _stored_run(out, "lightgcn-uniform")
+    abl.main(["--data", str(tmp_path / "data"), "--configs", "lightgcn-uniform", "--out", str(out),
+              "--batch-size", "2048", "--set", "lightgcn:train.batch_size=8192"])
+    text = capsys.readouterr().out
+    line = [x for x in text.splitlines() if x.startswith("| lightgcn-uniform")]
+    assert line == ["| lightgcn-uniform | 8192 | default | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]
+    assert "batch=" not in text.splitlines()[0]
