@@ -70,7 +70,8 @@ def sampled_softmax_loss(pos: Tensor, neg: Tensor, temperature: float = 1.0, mas
     return -(logits[..., 0] - torch.logsumexp(logits, dim=-1)).mean()
 
 
-PAIR_LOSSES = ("bpr", "margin", "softmax")
+PAIR_LOSSES = ("bpr", "margin", "softmax")  #: the pairwise losses (negatives, hard negatives, shared sampler)
+LOSSES = PAIR_LOSSES + ("bce", "multinomial")  #: every ``TrainConfig.loss`` / ``graphcf train --loss``
 
 
 def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:

@@ -530,6 +530,3 @@ class MultinomialObjective(Objective):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.step = int(state.get("step", 0))
 
-
-OBJECTIVES = {"bpr": PairwiseObjective, "margin": PairwiseObjective, "softmax": PairwiseObjective,
-              "bce": PointwiseObjective, "multinomial": MultinomialObjective}

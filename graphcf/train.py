@@ -18,7 +18,7 @@ from torch_geometric.data import HeteroData
 
 from graphcf.data.build import has_split
 from graphcf.evaluate import full_ranking
-from graphcf.losses import PAIR_LOSSES
+from graphcf.losses import LOSSES, PAIR_LOSSES
 from graphcf.objectives import (MultinomialObjective, NeighborPairwiseObjective, Objective, PairwiseObjective,
                                 PointwiseObjective)
 from graphcf.nn.encoders.base import Encoder
@@ -143,8 +143,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "num_negatives"):
             if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.loss not in (*PAIR_LOSSES, "bce", "multinomial"):
-            raise ValueError(f"TrainConfig.loss must be one of {(*PAIR_LOSSES, 'bce', 'multinomial')}, "
+        if self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig.loss must be one of {LOSSES}, "
                              f"got {self.loss!r}")
         if self.sampler not in ("uniform", "popularity", "shared"):
             raise ValueError(f"TrainConfig.sampler must be 'uniform', 'popularity' or 'shared', got {self.sampler!r}")

@@ -176,3 +176,14 @@ def test_train_pinsage_negatives_and_curriculum_flags(tmp_path, monkeypatch):
     # hard negatives need a pairwise loss: a clear error, exit code 2
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "bad"), "--loss", "bce",
                  "--negatives", "ppr"]) == 2
+
+
+def test_train_loss_choices_are_the_trainers_losses():
+    """The CLI spells its --loss choices out (no torch import to build the parser); they must stay
+    the losses TrainConfig accepts."""
+    from graphcf.cli import build_parser
+    from graphcf.losses import LOSSES
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if a.dest == "loss")
+    assert tuple(train.choices) == LOSSES
