@@ -140,17 +140,18 @@ def main(argv: Optional[List[str]] = None) -> None:
             env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
             subprocess.run(cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
         res = json.loads((run_dir / "results.json").read_text())
+        used = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]  # as resolved by the run
         hist = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
         train_s = [h["train_s"] for h in hist]
         rows.append({
             "name": name, "best": res["best_epoch"], "run": len(hist), "val": res["val"], "test": res["test"],
-            "batch": cfg["train"]["batch_size"], "lr": cfg["train"].get("lr", "default"),
+            "batch": used["batch_size"], "lr": used["lr"],
             "s_epoch": sorted(train_s)[len(train_s) // 2] if train_s else float("nan"),
             "rss": max((h.get("peak_rss_mb", 0.0) for h in hist), default=float("nan")) / 1024,
         })
     print(f"data={args.data} epochs<={args.epochs} eval_every={args.eval_every} patience={args.patience} "
-          f"threads={args.threads} seed={args.seed} overrides={args.set} (batch and lr per row, after the "
-          f"overrides; each run's whole config is in its ablation.yaml)")
+          f"threads={args.threads} seed={args.seed} overrides={args.set} (batch and lr per row, as each run "
+          f"resolved them in its config.yaml)")
     print()
     print("| config | batch | lr | best epoch / run | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 "
           "| median s/epoch | peak RSS GiB |")

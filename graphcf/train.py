@@ -144,8 +144,7 @@ class TrainConfig:
             if getattr(self, name) < 1 and not (name == "epochs" and getattr(self, name) == 0):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.loss not in LOSSES:
-            raise ValueError(f"TrainConfig.loss must be one of {LOSSES}, "
-                             f"got {self.loss!r}")
+            raise ValueError(f"TrainConfig.loss must be one of {LOSSES}, got {self.loss!r}")
         if self.sampler not in ("uniform", "popularity", "shared"):
             raise ValueError(f"TrainConfig.sampler must be 'uniform', 'popularity' or 'shared', got {self.sampler!r}")
         self.ppr_band = tuple(int(b) for b in self.ppr_band)

@@ -25,10 +25,11 @@ def test_overrides_for_every_run_and_for_one_model():
         abl.apply_overrides({"model": "pinsage", "train": {}}, ["ngcf:train.lr=0.1"])
 
 
-def _stored_run(out, name):
-    """Write the results.json and metrics.jsonl that a finished `graphcf train` run leaves in out/name."""
+def _stored_run(out, name, batch_size=2048, lr=0.005):
+    """Write the config.yaml, results.json and metrics.jsonl a finished `graphcf train` run leaves in out/name."""
     run = out / name
     run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": "lightgcn", "train": {"batch_size": batch_size, "lr": lr}}))
     (run / "results.json").write_text(json.dumps({"best_epoch": 10, "val": {"recall@20": 0.0738, "ndcg@20": 0.035},
                                                   "test": {"recall@20": 0.0693, "ndcg@20": 0.0361}}))
     rows = [{"epoch": e, "train_s": s, "peak_rss_mb": 1024.0 * e} for e, s in [(1, 9.0), (2, 11.0), (3, 10.0)]]
@@ -51,12 +52,13 @@ def test_table_from_stored_results_and_config_guard(tmp_path, capsys):
 
 
 def test_table_batch_and_lr_are_the_runs_own(tmp_path, capsys):
-    """The row shows the batch size and lr the run trained with: the override, not --batch-size."""
+    """The row shows the batch size and lr the run trained with (its resolved config.yaml, where the
+    model's default lr is filled in), not the command's --batch-size."""
     out = tmp_path / "abl"
-    _stored_run(out, "lightgcn-uniform")
+    _stored_run(out, "lightgcn-uniform", batch_size=8192, lr=0.001)
     abl.main(["--data", str(tmp_path / "data"), "--configs", "lightgcn-uniform", "--out", str(out),
               "--batch-size", "2048", "--set", "lightgcn:train.batch_size=8192"])
     text = capsys.readouterr().out
     line = [x for x in text.splitlines() if x.startswith("| lightgcn-uniform")]
-    assert line == ["| lightgcn-uniform | 8192 | default | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]
+    assert line == ["| lightgcn-uniform | 8192 | 0.001 | 10/3 | 0.0738 | 0.0350 | 0.0693 | 0.0361 | 10.0 | 3.00 |"]
     assert "batch=" not in text.splitlines()[0]
