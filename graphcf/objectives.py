@@ -32,6 +32,10 @@ from graphcf.typing import ITEM, USER
 
 Batch = Tuple[Tensor, ...]
 
+#: the easy-negative samplers of the pairwise losses (``TrainConfig.sampler``; ``graphcf train --negatives``
+#: adds ``ppr``, which sets ``hard_negatives`` instead)
+EASY_SAMPLERS = ("uniform", "popularity", "shared")
+
 logger = logging.getLogger(__name__)
 
 
@@ -181,8 +185,8 @@ class PairwiseObjective(Objective):
             raise ValueError(f"PairwiseObjective: reg_negatives must be 'sum' or 'mean', got {reg_negatives!r}")
         if pair_sampling not in ("edge", "user"):
             raise ValueError(f"PairwiseObjective: pair_sampling must be 'edge' or 'user', got {pair_sampling!r}")
-        if sampler not in ("uniform", "popularity", "shared"):
-            raise ValueError(f"PairwiseObjective: sampler must be 'uniform', 'popularity' or 'shared', got {sampler!r}")
+        if sampler not in EASY_SAMPLERS:
+            raise ValueError(f"PairwiseObjective: sampler must be one of {EASY_SAMPLERS}, got {sampler!r}")
         if loss not in PAIR_LOSSES:
             raise ValueError(f"PairwiseObjective: loss must be one of {PAIR_LOSSES}, got {loss!r}")
         if hard_negatives < 0 or curriculum_every < 1:

@@ -19,8 +19,8 @@ from torch_geometric.data import HeteroData
 from graphcf.data.build import has_split
 from graphcf.evaluate import full_ranking
 from graphcf.losses import LOSSES, PAIR_LOSSES
-from graphcf.objectives import (MultinomialObjective, NeighborPairwiseObjective, Objective, PairwiseObjective,
-                                PointwiseObjective)
+from graphcf.objectives import (EASY_SAMPLERS, MultinomialObjective, NeighborPairwiseObjective, Objective,
+                                PairwiseObjective, PointwiseObjective)
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import DotScorer, Scorer
 
@@ -145,8 +145,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise ValueError(f"TrainConfig.loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.sampler not in ("uniform", "popularity", "shared"):
-            raise ValueError(f"TrainConfig.sampler must be 'uniform', 'popularity' or 'shared', got {self.sampler!r}")
+        if self.sampler not in EASY_SAMPLERS:
+            raise ValueError(f"TrainConfig.sampler must be one of {EASY_SAMPLERS}, got {self.sampler!r}")
         self.ppr_band = tuple(int(b) for b in self.ppr_band)
         if self.ppr_band and (len(self.ppr_band) != 2 or not 0 <= self.ppr_band[0] < self.ppr_band[1]):
             raise ValueError(f"TrainConfig.ppr_band must be () or (lo, hi) with 0 <= lo < hi, got {self.ppr_band}")

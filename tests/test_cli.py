@@ -187,3 +187,14 @@ def test_train_loss_choices_are_the_trainers_losses():
     train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
                  if a.dest == "loss")
     assert tuple(train.choices) == LOSSES
+
+
+def test_train_negatives_choices_are_the_trainers_samplers():
+    """The CLI spells its --negatives choices out (no torch import for the parser): the trainer's easy
+    samplers plus ``ppr`` (hard negatives)."""
+    from graphcf.cli import build_parser
+    from graphcf.objectives import EASY_SAMPLERS
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if a.dest == "negatives")
+    assert tuple(train.choices) == EASY_SAMPLERS + ("ppr",)

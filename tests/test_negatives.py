@@ -154,8 +154,10 @@ def test_trainer_runs_curriculum_and_resumes_exactly(data, tmp_path, monkeypatch
 def test_config_errors():
     with pytest.raises(ValueError, match="curriculum"):
         TrainConfig(curriculum=True)
-    with pytest.raises(ValueError, match="sampler"):
+    with pytest.raises(ValueError, match=r"sampler must be one of \('uniform', 'popularity', 'shared'\), got 'hard'"):
         TrainConfig(sampler="hard")
+    with pytest.raises(ValueError, match=r"PairwiseObjective: sampler must be one of .*'shared'\), got 'hard'"):
+        PairwiseObjective(sampler="hard")
     with pytest.raises(ValueError, match="pairwise loss"):
         TrainConfig(loss="bce", hard_negatives=1)
     with pytest.raises(ValueError, match="ppr_band"):
