@@ -84,7 +84,7 @@ def _resolve_config(args: argparse.Namespace) -> Dict[str, Any]:
         cfg["model_args"]["dim"] = args.dim
     if args.loss is not None:
         cfg["train"]["loss"] = args.loss
-    if args.negatives in ("uniform", "popularity", "shared"):  # EASY_SAMPLERS (a test pins it)
+    if args.negatives not in (None, "ppr"):  # an easy sampler (--negatives choices: EASY_SAMPLERS + ppr)
         if (args.negatives != "shared" and cfg["train"].get("sampler") == "shared"
                 and "num_negatives" not in user_train and args.num_negatives is None):
             cfg["train"]["num_negatives"] = 1  # the model's default count was per batch, not per positive
