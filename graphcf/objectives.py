@@ -25,8 +25,9 @@ from graphcf.data.build import num_users_items, train_edge_index, user_item_csr
 from graphcf.losses import (PAIR_LOSSES, bce_loss, bpr_loss, l2_reg, margin_loss, multinomial_nll,
                             sampled_softmax_loss)
 from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.functional import gather_dot, weighted_sq_norm
 from graphcf.nn.sparse import csr_row_positions
-from graphcf.nn.scorers import Scorer
+from graphcf.nn.scorers import DotScorer, Scorer
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 from graphcf.typing import ITEM, USER
 
@@ -174,13 +175,19 @@ class PairwiseObjective(Objective):
             LightGCN code for every :math:`M`; only ``"mean"`` keeps its L2 term too (``"sum"``
             adds :math:`M-1` extra uniform item decays). Shared negatives are counted once per
             batch either way.
+        fused: with a :class:`~graphcf.nn.scorers.DotScorer` and per-row negatives, embed the
+            batch's unique users and items once and score the pairs with
+            :func:`~graphcf.nn.functional.gather_dot` (no ``[B, 1+M, d]`` gathered rows; the L2
+            term weights each unique row by its count). Same loss and gradients up to float
+            summation order; ``False`` keeps the gathered reference path. (default: ``True``)
     """
 
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
                  popularity_alpha: float = 0.75, hard_negatives: int = 0, curriculum: bool = False,
                  curriculum_every: int = 1, ppr_band: Optional[Tuple[int, int]] = None, ppr_alpha: float = 0.15,
                  ppr_iters: int = 10, ppr_cache: Optional[str] = None, loss: str = "bpr", margin: float = 0.1,
-                 temperature: float = 1.0, pair_sampling: str = "edge", reg_negatives: str = "sum") -> None:
+                 temperature: float = 1.0, pair_sampling: str = "edge", reg_negatives: str = "sum",
+                 fused: bool = True) -> None:
         if reg_negatives not in ("sum", "mean"):
             raise ValueError(f"PairwiseObjective: reg_negatives must be 'sum' or 'mean', got {reg_negatives!r}")
         if pair_sampling not in ("edge", "user"):
@@ -209,6 +216,7 @@ class PairwiseObjective(Objective):
         self.temperature = temperature
         self.pair_sampling = pair_sampling
         self.reg_negatives = reg_negatives
+        self.fused = bool(fused)
         self.epoch = 1
         self.hard_sampler: Any = None
 
@@ -315,6 +323,8 @@ class PairwiseObjective(Objective):
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         b = batch if isinstance(batch, PairBatch) else PairBatch(*batch)
         users, pos, neg = b.users, b.pos, b.neg
+        if self.fused and b.shared is None and neg.numel() and type(scorer) is DotScorer:
+            return self._dot_loss_unique(encoder, data, users, pos, neg)
         n_shared = 0 if b.shared is None else len(b.shared)
         parts = [pos] + ([b.shared] if b.shared is not None else []) + [neg.reshape(-1)]
         emb = encoder.embed_rows(data, users, torch.cat(parts))
@@ -339,12 +349,50 @@ class PairwiseObjective(Objective):
             else:
                 items = (pos, b.shared, neg) if n_shared else (pos, neg)
                 rows = encoder.reg_embeddings(emb, users, *items)
-            m = neg.shape[1] if neg.dim() == 2 else 1
-            if self.reg_negatives == "mean" and m > 1 and neg.numel():
-                *rest, neg_rows = rows  # the per-row negatives come last in both cases
-                penalty = l2_reg(*rest, batch_size=len(users)) + l2_reg(neg_rows, batch_size=len(users)) / m
-            else:
-                penalty = l2_reg(*rows, batch_size=len(users))
+            m = neg.shape[1] if neg.dim() == 2 and neg.numel() else 1
+            loss = loss + self.reg * self._gathered_penalty(rows, m, len(users))
+        if emb.aux_loss is not None:
+            loss = loss + emb.aux_loss
+        return loss
+
+
+    def _gathered_penalty(self, rows: Sequence[Tensor], m: int, batch_size: int) -> Tensor:
+        """L2 term on gathered batch rows (per-row negatives last), averaging the negatives for
+        ``reg_negatives="mean"``."""
+        if self.reg_negatives == "mean" and m > 1 and len(rows) > 1:
+            *rest, neg_rows = rows  # the per-row negatives come last
+            return l2_reg(*rest, batch_size=batch_size) + l2_reg(neg_rows, batch_size=batch_size) / m
+        return l2_reg(*rows, batch_size=batch_size)
+
+    def _dot_loss_unique(self, encoder: Encoder, data: HeteroData, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        """:meth:`loss` for a dot-product scorer and per-row negatives, on the batch's unique rows:
+        the encoder embeds each distinct user and item once, :func:`~graphcf.nn.functional.gather_dot`
+        scores the (user, item) pairs through inverse indices, and the L2 penalty weights each
+        unique row by how often the batch uses it. The same loss as the gathered path (up to
+        float summation order) without its ``[B, 1+M, d]`` temporaries."""
+        bsz = len(users)
+        items = torch.cat([pos.view(bsz, 1), neg.view(bsz, -1)], dim=1)  # [B, 1+M]
+        m = items.shape[1] - 1
+        uu, inv_u = torch.unique(users, return_inverse=True)
+        ui, inv_i = torch.unique(items, return_inverse=True)
+        emb = encoder.embed_rows(data, uu, ui)
+        s = gather_dot(emb.user, emb.item, inv_u, inv_i)
+        s_pos, s_neg = s[:, 0], s[:, 1:]
+        if neg.dim() == 1:
+            s_neg = s_neg.squeeze(1)
+        loss = pair_loss(self.loss_name, s_pos, s_neg, None, margin=self.margin, temperature=self.temperature)
+        if self.reg > 0:
+            rows = [emb.user, emb.item] if _default_reg_rows(encoder) else list(encoder.reg_embeddings(emb, uu, ui))
+            if len(rows) == 2 and rows[0].shape[0] == len(uu) and rows[1].shape[0] == len(ui):
+                # one row per unique id: weight each by its count in the batch
+                rows_u, rows_i = rows
+                w_neg = 1.0 / m if self.reg_negatives == "mean" and m > 1 else 1.0
+                w_u = torch.bincount(inv_u, minlength=len(uu))
+                w_i = torch.bincount(inv_i[:, 0], minlength=len(ui)).to(rows_i.dtype) + \
+                    w_neg * torch.bincount(inv_i[:, 1:].reshape(-1), minlength=len(ui)).to(rows_i.dtype)
+                penalty = (weighted_sq_norm(rows_u, w_u) + weighted_sq_norm(rows_i, w_i)) / (2 * max(bsz, 1))
+            else:  # an override that does not return one row per id: ask it for the batch's rows
+                penalty = self._gathered_penalty(list(encoder.reg_embeddings(emb, users, pos, neg)), m, bsz)
             loss = loss + self.reg * penalty
         if emb.aux_loss is not None:
             loss = loss + emb.aux_loss
