@@ -355,7 +355,6 @@ class PairwiseObjective(Objective):
             loss = loss + emb.aux_loss
         return loss
 
-
     def _gathered_penalty(self, rows: Sequence[Tensor], m: int, batch_size: int) -> Tensor:
         """L2 term on gathered batch rows (per-row negatives last), averaging the negatives for
         ``reg_negatives="mean"``."""
