@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["gather_dot", "weighted_sq_norm"]
+__all__ = ["gather_dot", "take_rows", "weighted_sq_norm"]
 
 #: target size of one chunk's gathered rows in :func:`gather_dot` (elements, ~4 MB in float32)
 CHUNK_ELEMENTS = 1 << 20
@@ -95,3 +95,12 @@ def weighted_sq_norm(x: Tensor, weight: Optional[Tensor] = None) -> Tensor:
     """
     sq = torch.linalg.vector_norm(x, dim=1).square() if x.numel() else x.new_zeros(x.shape[0])
     return sq.sum() if weight is None else (sq * weight.to(sq.dtype)).sum()
+
+
+def take_rows(rows: Tensor, inv: Tensor) -> Tensor:
+    """``rows[inv]``, or ``rows`` itself (no copy) when ``inv`` is 1-D and equals ``0..n-1``: the
+    requested ids were already the sorted unique ones, as in the objectives' unique-row path."""
+    if inv.dim() == 1 and inv.numel() == rows.shape[0] and \
+            bool((inv == torch.arange(len(inv), device=inv.device)).all()):
+        return rows
+    return rows[inv]

@@ -27,6 +27,8 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 
+from graphcf.nn.functional import take_rows
+
 __all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "csr_row_positions", "AdjacencyCache"]
 
 
@@ -245,14 +247,7 @@ def layer_sum_propagate(adj: "BipartiteAdjacency", x_user: Tensor, x_item: Tenso
     uu, inv_u = torch.unique(users, return_inverse=True)
     ui, inv_i = torch.unique(items, return_inverse=True)
     out_u, out_i = _LayerSumRows.apply(r, r_t, alpha_t, uu, ui, x_user.contiguous(), x_item.contiguous())
-    return _rows_unless_identity(out_u, inv_u), _rows_unless_identity(out_i, inv_i)
-
-
-def _rows_unless_identity(rows: Tensor, inv: Tensor) -> Tensor:
-    """``rows[inv]``, or ``rows`` itself when ``inv`` is ``0..n-1`` (the ids were sorted and unique)."""
-    if inv.numel() == rows.shape[0] and bool((inv == torch.arange(len(inv), device=inv.device)).all()):
-        return rows
-    return rows[inv]
+    return take_rows(out_u, inv_u), take_rows(out_i, inv_i)
 
 
 @dataclass

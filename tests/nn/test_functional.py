@@ -71,3 +71,13 @@ def test_weighted_sq_norm_matches_loop():
     assert float(weighted_sq_norm(x, w)) == pytest.approx(sum(float(w[r]) * float(x[r] @ x[r]) for r in range(5)))
     assert float(weighted_sq_norm(x)) == pytest.approx(float((x * x).sum()))
     assert float(weighted_sq_norm(x[:0])) == 0.0
+
+
+def test_take_rows_copies_only_when_needed():
+    from graphcf.nn.functional import take_rows
+    rows = torch.arange(12.0).view(4, 3)
+    assert take_rows(rows, torch.arange(4)) is rows  # sorted unique ids: the rows themselves
+    for inv in (torch.tensor([0, 2, 2, 1]), torch.tensor([1, 0, 2, 3]), torch.arange(3), torch.arange(4).view(2, 2)):
+        got = take_rows(rows, inv)
+        assert got is not rows
+        torch.testing.assert_close(got, rows[inv])

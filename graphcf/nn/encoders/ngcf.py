@@ -10,19 +10,12 @@ from torch_geometric.data import HeteroData
 
 from graphcf.nn.conv import NGCFConv
 from graphcf.nn.encoders.base import Encoder
+from graphcf.nn.functional import take_rows
 from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
 from graphcf.samplers.neighbor import is_sampled, subgraph_messages
 from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
 __all__ = ["NGCFEncoder"]
-
-
-def _gather_unless_identity(rows: Tensor, inv: Tensor, shape: torch.Size) -> Tensor:
-    """``rows[inv]`` shaped ``shape``, or ``rows`` itself when the request was already the sorted
-    unique ids (``inv`` is ``0..n-1``, as in the objectives' unique-row path): no copy."""
-    if inv.numel() == rows.shape[0] and len(shape) == 1 and bool((inv == torch.arange(len(inv), device=inv.device)).all()):
-        return rows
-    return rows[inv.view(shape)]
 
 
 class NGCFEncoder(Encoder):
@@ -179,8 +172,8 @@ class NGCFEncoder(Encoder):
             y_i = conv((x_u, x_i[ui]), r_i, transpose=r_i_t)
             outs_u.append(self._output(y_u, p))
             outs_i.append(self._output(y_i, p))
-        return UserItemEmbeddings(_gather_unless_identity(torch.cat(outs_u, dim=1), inv_u, users.shape),
-                                  _gather_unless_identity(torch.cat(outs_i, dim=1), inv_i, items.shape))
+        return UserItemEmbeddings(take_rows(torch.cat(outs_u, dim=1), inv_u.view(users.shape)),
+                                  take_rows(torch.cat(outs_i, dim=1), inv_i.view(items.shape)))
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, dim={self.dim}, layer_dims={self.layer_dims}, "
