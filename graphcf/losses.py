@@ -1,6 +1,8 @@
 """Losses: pure functions of scores (and embeddings for regularisation)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch.nn.functional as F
 import torch
 from torch import Tensor
@@ -74,21 +76,41 @@ PAIR_LOSSES = ("bpr", "margin", "softmax")  #: the pairwise losses (negatives, h
 LOSSES = PAIR_LOSSES + ("bce", "multinomial")  #: every ``TrainConfig.loss`` / ``graphcf train --loss``
 
 
-def l2_reg(*embeddings: Tensor, batch_size: int | None = None) -> Tensor:
+def l2_reg(*embeddings: Tensor, batch_size: int | None = None,
+           weights: Sequence[Tensor | None] | None = None) -> Tensor:
     r"""L2 penalty on the embeddings actually used in a batch, LightGCN convention.
 
     .. math::
         \Omega = \frac{1}{2B} \sum_{e \in \text{batch}} \lVert e \rVert_2^2
+        \qquad\text{or, with weights,}\qquad
+        \Omega = \frac{1}{2B} \sum_k \sum_r w_{kr} \lVert e_{kr} \rVert_2^2
+
+    The weighted form is the penalty of a batch computed on its *unique* rows, row
+    :math:`r` of tensor :math:`k` counting :math:`w_{kr}` times (how often the batch uses it).
 
     Args:
         embeddings: the batch's rows (e.g. user, positive and negative item embeddings).
         batch_size: ``B``; default the first tensor's number of rows.
+        weights: one ``[N_k]`` weight vector (or ``None``: all ones) per tensor.
     """
     if not embeddings:
         raise ValueError("l2_reg: give at least one tensor")
+    if weights is not None and len(weights) != len(embeddings):
+        raise ValueError(f"l2_reg: weights must give one entry per tensor ({len(embeddings)}), got {len(weights)}")
     b = embeddings[0].shape[0] if batch_size is None else batch_size
-    # ||e||^2 via vector_norm: one pass each way (pow(2).sum() and its backward: ~1.9x slower)
-    return sum(torch.linalg.vector_norm(e).square() for e in embeddings) / (2 * max(b, 1))  # type: ignore[return-value]
+    total: Tensor | float = 0.0
+    for k, e in enumerate(embeddings):
+        w = None if weights is None else weights[k]
+        if w is None:
+            # ||e||^2 via vector_norm: one pass each way (pow(2).sum() and its backward: ~1.9x slower)
+            total = total + torch.linalg.vector_norm(e).square()
+            continue
+        if e.dim() != 2 or w.shape != (e.shape[0],):
+            raise ValueError(f"l2_reg: weights[{k}] must be [{e.shape[0]}] for rows {tuple(e.shape)}, got "
+                             f"{tuple(w.shape)}")
+        sq = torch.linalg.vector_norm(e, dim=1).square() if e.numel() else e.new_zeros(e.shape[0])
+        total = total + (sq * w.to(sq.dtype)).sum()
+    return total / (2 * max(b, 1))  # type: ignore[return-value]
 
 
 def bce_loss(logits: Tensor, labels: Tensor) -> Tensor:

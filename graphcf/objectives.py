@@ -25,9 +25,8 @@ from graphcf.data.build import num_users_items, train_edge_index, user_item_csr
 from graphcf.losses import (PAIR_LOSSES, bce_loss, bpr_loss, l2_reg, margin_loss, multinomial_nll,
                             sampled_softmax_loss)
 from graphcf.nn.encoders.base import Encoder
-from graphcf.nn.functional import gather_dot, weighted_sq_norm
 from graphcf.nn.sparse import csr_row_positions
-from graphcf.nn.scorers import DotScorer, Scorer
+from graphcf.nn.scorers import Scorer
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 from graphcf.typing import ITEM, USER
 
@@ -175,11 +174,12 @@ class PairwiseObjective(Objective):
             LightGCN code for every :math:`M`; only ``"mean"`` keeps its L2 term too (``"sum"``
             adds :math:`M-1` extra uniform item decays). Shared negatives are counted once per
             batch either way.
-        fused: with a :class:`~graphcf.nn.scorers.DotScorer` and per-row negatives, embed the
-            batch's unique users and items once and score the pairs with
-            :func:`~graphcf.nn.functional.gather_dot` (no ``[B, 1+M, d]`` gathered rows; the L2
-            term weights each unique row by its count). Same loss and gradients up to float
-            summation order; ``False`` keeps the gathered reference path. (default: ``True``)
+        fused: with per-row negatives, embed the batch's unique users and items once and score
+            the pairs through :meth:`Scorer.score_pairs <graphcf.nn.scorers.Scorer.score_pairs>`
+            (for a :class:`~graphcf.nn.scorers.DotScorer`, :func:`~graphcf.nn.functional.gather_dot`:
+            no ``[B, 1+M, d]`` gathered rows); the L2 term weights each unique row by its count.
+            Same loss and gradients up to float summation order; ``False`` keeps the gathered
+            reference path. (default: ``True``)
     """
 
     def __init__(self, num_negatives: int = 1, reg: float = 1e-4, sampler: str = "uniform",
@@ -323,8 +323,8 @@ class PairwiseObjective(Objective):
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         b = batch if isinstance(batch, PairBatch) else PairBatch(*batch)
         users, pos, neg = b.users, b.pos, b.neg
-        if self.fused and b.shared is None and neg.numel() and type(scorer) is DotScorer:
-            return self._dot_loss_unique(encoder, data, users, pos, neg)
+        if self.fused and b.shared is None and neg.numel():
+            return self._loss_unique(encoder, scorer, data, users, pos, neg)
         n_shared = 0 if b.shared is None else len(b.shared)
         parts = [pos] + ([b.shared] if b.shared is not None else []) + [neg.reshape(-1)]
         emb = encoder.embed_rows(data, users, torch.cat(parts))
@@ -363,19 +363,20 @@ class PairwiseObjective(Objective):
             return l2_reg(*rest, batch_size=batch_size) + l2_reg(neg_rows, batch_size=batch_size) / m
         return l2_reg(*rows, batch_size=batch_size)
 
-    def _dot_loss_unique(self, encoder: Encoder, data: HeteroData, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        """:meth:`loss` for a dot-product scorer and per-row negatives, on the batch's unique rows:
-        the encoder embeds each distinct user and item once, :func:`~graphcf.nn.functional.gather_dot`
-        scores the (user, item) pairs through inverse indices, and the L2 penalty weights each
-        unique row by how often the batch uses it. The same loss as the gathered path (up to
-        float summation order) without its ``[B, 1+M, d]`` temporaries."""
+    def _loss_unique(self, encoder: Encoder, scorer: Scorer, data: HeteroData, users: Tensor, pos: Tensor,
+                     neg: Tensor) -> Tensor:
+        """:meth:`loss` for per-row negatives, on the batch's unique rows: the encoder embeds each
+        distinct user and item once, :meth:`Scorer.score_pairs` scores the (user, item) pairs
+        through inverse indices, and the L2 penalty weights each unique row by how often the
+        batch uses it. The same loss as the gathered path (up to float summation order); with a
+        dot-product scorer, without its ``[B, 1+M, d]`` temporaries."""
         bsz = len(users)
         items = torch.cat([pos.view(bsz, 1), neg.view(bsz, -1)], dim=1)  # [B, 1+M]
         m = items.shape[1] - 1
         uu, inv_u = torch.unique(users, return_inverse=True)
         ui, inv_i = torch.unique(items, return_inverse=True)
         emb = encoder.embed_rows(data, uu, ui)
-        s = gather_dot(emb.user, emb.item, inv_u, inv_i)
+        s = scorer.score_pairs(emb.user, emb.item, inv_u, inv_i)
         s_pos, s_neg = s[:, 0], s[:, 1:]
         if neg.dim() == 1:
             s_neg = s_neg.squeeze(1)
@@ -384,12 +385,11 @@ class PairwiseObjective(Objective):
             rows = [emb.user, emb.item] if _default_reg_rows(encoder) else list(encoder.reg_embeddings(emb, uu, ui))
             if len(rows) == 2 and rows[0].shape[0] == len(uu) and rows[1].shape[0] == len(ui):
                 # one row per unique id: weight each by its count in the batch
-                rows_u, rows_i = rows
                 w_neg = 1.0 / m if self.reg_negatives == "mean" and m > 1 else 1.0
                 w_u = torch.bincount(inv_u, minlength=len(uu))
-                w_i = torch.bincount(inv_i[:, 0], minlength=len(ui)).to(rows_i.dtype) + \
-                    w_neg * torch.bincount(inv_i[:, 1:].reshape(-1), minlength=len(ui)).to(rows_i.dtype)
-                penalty = (weighted_sq_norm(rows_u, w_u) + weighted_sq_norm(rows_i, w_i)) / (2 * max(bsz, 1))
+                w_i = torch.bincount(inv_i[:, 0], minlength=len(ui)).to(rows[1].dtype) + \
+                    w_neg * torch.bincount(inv_i[:, 1:].reshape(-1), minlength=len(ui)).to(rows[1].dtype)
+                penalty = l2_reg(*rows, batch_size=bsz, weights=(w_u, w_i))
             else:  # an override that does not return one row per id: ask it for the batch's rows
                 penalty = self._gathered_penalty(list(encoder.reg_embeddings(emb, users, pos, neg)), m, bsz)
             loss = loss + self.reg * penalty

@@ -210,6 +210,30 @@ def test_score_many_matches_pair_loop_and_gradients():
         DotScorer().score_many(u, items[:4])
 
 
+def test_score_pairs_matches_index_loop_and_gradients():
+    """score_pairs(user, item, iu, ii)[r, m] == forward(user[iu[r]], item[ii[r, m]]), repeated indices included."""
+    class Plain(Scorer):
+        def forward(self, user, item):
+            return (user * item).sum(-1) * 2.0
+
+    g = torch.Generator().manual_seed(2)
+    user = torch.randn(4, 3, dtype=torch.float64, generator=g)
+    item = torch.randn(6, 3, dtype=torch.float64, generator=g)
+    iu = torch.tensor([0, 3, 3, 1, 0])
+    ii = torch.tensor([[1, 5], [0, 0], [2, 4], [5, 1], [3, 3]])
+    for sc in (DotScorer(), CosineScorer(temperature=0.5), Plain()):
+        got = sc.score_pairs(user, item, iu, ii)
+        want = torch.tensor([[float(sc(user[iu[r]][None], item[ii[r, m]][None])[0]) for m in range(2)]
+                             for r in range(5)], dtype=torch.float64)
+        torch.testing.assert_close(got, want)
+        a, b = user.clone().requires_grad_(), item.clone().requires_grad_()
+        torch.autograd.gradcheck(lambda x, y: sc.score_pairs(x, y, iu, ii), (a, b))
+    with pytest.raises(ValueError, match="score_pairs"):
+        DotScorer().score_pairs(user, item, iu, ii[:4])
+    with pytest.raises(ValueError, match="score_pairs"):
+        DotScorer().score_pairs(user, item, iu, ii[:, 0])
+
+
 # ----------------------------------------------------------------- NCF protocol
 
 

@@ -297,6 +297,36 @@ def test_fused_loss_and_grads_equal_gathered_path(data, name, how, m):
         torch.testing.assert_close(g_f, g_p, rtol=1e-10, atol=1e-12)
 
 
+def test_unique_row_path_serves_any_scorer(data):
+    """A scorer without a fused formula (cosine, softmax loss) goes through the unique-row path too,
+    via the base Scorer.score_pairs, with the gathered path's loss and gradients."""
+    from graphcf.nn.scorers import CosineScorer
+    enc = _encoders()["lightgcn"]
+    sc = CosineScorer(temperature=0.2)
+    kw = dict(num_negatives=4, reg=0.3, reg_negatives="mean", loss="softmax", temperature=0.2)
+    fused, plain = PairwiseObjective(**kw), PairwiseObjective(**kw, fused=False)
+    fused.setup(data)
+    plain.setup(data)
+    b = next(fused.batches(data, 64, torch.Generator().manual_seed(4)))
+    calls = []
+    orig = CosineScorer.score_pairs
+    losses, grads = [], []
+    for obj in (fused, plain):
+        enc.zero_grad()
+        CosineScorer.score_pairs = lambda self, *a: calls.append(1) or orig(self, *a)
+        try:
+            loss = obj.loss(enc, sc, data, b)
+        finally:
+            CosineScorer.score_pairs = orig
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in enc.parameters()])
+    assert len(calls) == 1  # the fused objective used score_pairs, the gathered one did not
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-12, atol=1e-12)
+    for g_f, g_p in zip(*grads):
+        torch.testing.assert_close(g_f, g_p, rtol=1e-10, atol=1e-12)
+
+
 def test_fused_falls_back_for_reg_embeddings_not_one_row_per_id(data):
     """An override that does not return (user rows, item rows) for the unique ids is asked for the
     batch's gathered rows instead, and the loss equals the gathered path's."""

@@ -35,6 +35,21 @@ def test_bpr_and_l2_match_dense():
     torch.testing.assert_close(l2_reg(a, b), (a.norm() ** 2 + b.norm() ** 2) / 8)
 
 
+def test_weighted_l2_reg_matches_loop():
+    """Row r of tensor k counts w_kr times: the batch penalty computed on its unique rows."""
+    a, b = torch.randn(3, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    wa, wb = torch.tensor([2, 0, 1]), torch.tensor([0.5, 1.0, 3.0, 0.0], dtype=torch.float64)
+    want = (sum(float(wa[r]) * float(a[r] @ a[r]) for r in range(3))
+            + sum(float(wb[r]) * float(b[r] @ b[r]) for r in range(4))) / (2 * 10)
+    assert float(l2_reg(a, b, batch_size=10, weights=(wa, wb))) == pytest.approx(want)
+    # None: all ones; empty rows add nothing
+    torch.testing.assert_close(l2_reg(a, b[:0], weights=(None, wb[:0])), l2_reg(a))
+    with pytest.raises(ValueError, match="one entry per tensor"):
+        l2_reg(a, b, weights=(wa,))
+    with pytest.raises(ValueError, match=r"weights\[1\] must be \[4\]"):
+        l2_reg(a, b, weights=(wa, wa))
+
+
 def test_uniform_sampler_never_positive_and_uniform():
     ei = torch.tensor([[0, 0, 0, 1], [0, 1, 2, 3]])
     s = UniformNegativeSampler(ei, 2, 5)

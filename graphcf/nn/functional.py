@@ -9,12 +9,10 @@ indices instead, in bounded chunks.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
-__all__ = ["gather_dot", "take_rows", "weighted_sq_norm"]
+__all__ = ["gather_dot", "take_rows"]
 
 #: target size of one chunk's gathered rows in :func:`gather_dot` (elements, ~4 MB in float32)
 CHUNK_ELEMENTS = 1 << 20
@@ -86,15 +84,6 @@ def gather_dot(a: Tensor, b: Tensor, ia: Tensor, ib: Tensor) -> Tensor:
         raise ValueError(f"gather_dot: a and b must share a dtype, got {a.dtype} and {b.dtype}")
     out = _GatherDot.apply(a.contiguous(), b.contiguous(), ia.long().contiguous(), ib2.long().contiguous())
     return out.squeeze(1) if flat else out
-
-
-def weighted_sq_norm(x: Tensor, weight: Optional[Tensor] = None) -> Tensor:
-    r""":math:`\sum_r w_r \lVert \mathbf{x}_r \rVert^2` (all weights 1 when ``weight`` is ``None``).
-
-    The L2 penalty of a batch whose row ``r`` occurs :math:`w_r` times, computed on the unique rows.
-    """
-    sq = torch.linalg.vector_norm(x, dim=1).square() if x.numel() else x.new_zeros(x.shape[0])
-    return sq.sum() if weight is None else (sq * weight.to(sq.dtype)).sum()
 
 
 def take_rows(rows: Tensor, inv: Tensor) -> Tensor:

@@ -8,6 +8,10 @@ Every scorer offers two entry points that must agree with each other:
 * ``score_all(user [B, d], item [I, d]) -> [B, I]`` scores a batch of users against
   *every* item, used by full-ranking evaluation and top-K recommendation.
 
+Two more derive from ``forward`` by default and are overridden where a batched formula
+exists: ``score_many`` (each user against its own ``N`` items) and ``score_pairs`` (pairs
+given as indices into unique user and item rows, the pairwise objectives' fast path).
+
 ``score_all(u, v)[b, i] == forward(u[b:b+1], v[i:i+1])[0]`` up to floating point.
 ``score_all`` must return a *new* tensor: full-ranking evaluation overwrites it in place
 (masking with ``-inf``) to avoid a copy of the ``[B, I]`` block.
@@ -17,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from graphcf.nn.functional import gather_dot
 
 __all__ = ["Scorer", "DotScorer", "CosineScorer"]
 
@@ -34,6 +40,15 @@ def _check_all(user: Tensor, item: Tensor) -> None:
         raise ValueError(
             f"score_all needs user [B, d] and item [I, d] with the same d, got "
             f"{tuple(user.shape)} and {tuple(item.shape)}"
+        )
+
+
+def _check_index(user: Tensor, item: Tensor, user_index: Tensor, item_index: Tensor) -> None:
+    if user.dim() != 2 or item.dim() != 2 or user_index.dim() != 1 or item_index.dim() != 2 \
+            or item_index.shape[0] != user_index.shape[0]:
+        raise ValueError(
+            f"score_pairs needs user [Nu, d], item [Ni, d], user_index [R] and item_index [R, M], got "
+            f"{tuple(user.shape)}, {tuple(item.shape)}, {tuple(user_index.shape)} and {tuple(item_index.shape)}"
         )
 
 
@@ -76,6 +91,18 @@ class Scorer(torch.nn.Module):
         b, n, d = items.shape
         return self.forward(user.repeat_interleave(n, 0), items.reshape(b * n, d)).view(b, n)
 
+    def score_pairs(self, user: Tensor, item: Tensor, user_index: Tensor, item_index: Tensor) -> Tensor:
+        """Score pairs given by indices into rows: ``user [Nu, d]``, ``item [Ni, d]``, ``user_index [R]``,
+        ``item_index [R, M]`` -> ``[R, M]``, equal to ``score_many(user[user_index], item[item_index])``.
+
+        The pairwise objectives embed a batch's *unique* users and items once and score its
+        ``R`` rows of ``M`` pairs through these indices. The default gathers and calls
+        :meth:`score_many`; a scorer with a formula that never builds the ``[R, M, d]`` rows
+        overrides it (:class:`DotScorer`).
+        """
+        _check_index(user, item, user_index, item_index)
+        return self.score_many(user[user_index], item[item_index])
+
 
 class DotScorer(Scorer):
     r"""Inner product, the scorer of MF-BPR, NGCF, LightGCN and most graph CF models.
@@ -100,6 +127,12 @@ class DotScorer(Scorer):
         """``[B, d] x [B, N, d] -> [B, N]`` as one batched matrix product (no repeated users)."""
         _check_many(user, items)
         return torch.bmm(items, user.unsqueeze(2)).squeeze(2)
+
+    def score_pairs(self, user: Tensor, item: Tensor, user_index: Tensor, item_index: Tensor) -> Tensor:
+        """``[R, M]`` inner products of indexed rows by :func:`~graphcf.nn.functional.gather_dot`,
+        in bounded chunks, without the ``[R, M, d]`` gathered rows or their gradient."""
+        _check_index(user, item, user_index, item_index)
+        return gather_dot(user, item, user_index, item_index)
 
 
 class CosineScorer(Scorer):

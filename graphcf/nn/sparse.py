@@ -331,8 +331,15 @@ class BipartiteAdjacency:
         :func:`spmm`'s backward); ``users`` / ``items`` must be unique (row ``b`` of a block is
         ``users[b]``).
         """
-        r, r_t = self.user_from_item, self.item_from_user
-        return (*_row_block(r, r_t, users), *_row_block(r_t, r, items))
+        return (*self.user_rows(users), *self.item_rows(items))
+
+    def user_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""``(R[users] [Bu, I], R[users]^T [I, Bu])`` as CSR (``users`` unique), the first half of :meth:`row_blocks`."""
+        return _row_block(self.user_from_item, self.item_from_user, users)
+
+    def item_rows(self, items: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""``(R^T[items] [Bi, U], R^T[items]^T [U, Bi])`` as CSR (``items`` unique), the second half of :meth:`row_blocks`."""
+        return _row_block(self.item_from_user, self.user_from_item, items)
 
     def to(self, device: torch.device) -> "BipartiteAdjacency":
         return BipartiteAdjacency(self.user_from_item.to(device), self.item_from_user.to(device), self.perm.to(device))

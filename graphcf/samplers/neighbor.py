@@ -64,6 +64,27 @@ def sampled_edge_weights(edge_index: Tensor, deg_src: Tensor, deg_dst: Tensor) -
     return (d_t / sampled[dst]) * (d_s * d_t).rsqrt()
 
 
+def sampled_self_mean_weights(edge_index: Tensor, deg_dst: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Weights of a sampled neighbourhood mean that includes the target itself (NGCF's authors' code):
+    :math:`\frac{d_t}{|S(t)|} \frac{1}{d_t + 1}` for the sampled edges ``s -> t`` and
+    :math:`\frac{1}{d_t + 1}` for each target's own row, so that in expectation over the sample
+    :math:`\frac{1}{d_t+1}\mathbf{e}_t + \sum_{s \in S(t)} w_{st}\mathbf{e}_s` is the full
+    neighbourhood's :math:`\frac{1}{d_t+1}(\mathbf{e}_t + \sum_{s \in \mathcal{N}(t)} \mathbf{e}_s)`.
+
+    Args:
+        edge_index: ``[2, E]`` local (source, target) indices of the sampled edges.
+        deg_dst: full-graph degrees of the subgraph's target nodes.
+
+    Returns:
+        ``(edge weights [E], self weights [N_t])``.
+    """
+    dst = edge_index[1]
+    deg = deg_dst if deg_dst.is_floating_point() else deg_dst.to(torch.get_default_dtype())
+    sampled = torch.bincount(dst, minlength=deg.numel()).to(deg.dtype)
+    self_w = 1.0 / (deg + 1.0)
+    return (deg[dst] / sampled[dst]) * self_w[dst], self_w
+
+
 class NeighborBatches:
     """Iterates BPR mini-batches as sampled subgraphs with PyG's ``LinkNeighborLoader``.
 

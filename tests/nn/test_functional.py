@@ -1,10 +1,10 @@
 """graphcf.nn.functional: gather_dot against the gathered dense formula (values and gradients,
-float64), across chunk boundaries and with repeated indices; weighted_sq_norm against a loop."""
+float64), across chunk boundaries and with repeated indices."""
 import pytest
 import torch
 
 import graphcf.nn.functional as fn
-from graphcf.nn.functional import gather_dot, weighted_sq_norm
+from graphcf.nn.functional import gather_dot
 
 
 def _case(na=7, nb=11, d=5, r=13, m=4, seed=0):
@@ -63,14 +63,6 @@ def test_gather_dot_errors_name_the_shapes():
         gather_dot(a, b, ia[:12], ib)
     with pytest.raises(ValueError, match="share a dtype"):
         gather_dot(a, b.float(), ia, ib)
-
-
-def test_weighted_sq_norm_matches_loop():
-    x = torch.randn(5, 3, dtype=torch.float64)
-    w = torch.tensor([0, 1, 2, 0.5, 3])
-    assert float(weighted_sq_norm(x, w)) == pytest.approx(sum(float(w[r]) * float(x[r] @ x[r]) for r in range(5)))
-    assert float(weighted_sq_norm(x)) == pytest.approx(float((x * x).sum()))
-    assert float(weighted_sq_norm(x[:0])) == 0.0
 
 
 def test_take_rows_copies_only_when_needed():

@@ -8,7 +8,8 @@ from graphcf.losses import bpr_loss
 from graphcf.nn.encoders import LightGCNEncoder, MFEncoder, NGCFEncoder
 from graphcf.nn.scorers import DotScorer
 from graphcf.objectives import NeighborPairwiseObjective
-from graphcf.samplers.neighbor import (NeighborBatches, batch_triples, neighbor_graph, sampled_edge_weights)
+from graphcf.samplers.neighbor import (NeighborBatches, batch_triples, neighbor_graph, sampled_edge_weights,
+                                      sampled_self_mean_weights)
 from graphcf.train import Trainer, TrainConfig
 from graphcf.typing import INTERACTS, ITEM, REV_INTERACTS, USER
 
@@ -33,9 +34,19 @@ def test_hand_worked_sampled_weights():
     torch.testing.assert_close(w, torch.tensor([2 / 2.0, 2 / 6.0, 1 / 2.0]))
 
 
+def test_hand_worked_sampled_self_mean_weights():
+    # target 0 has full degree 4 and 2 sampled neighbours: each weighs (4 / 2) / (4 + 1), itself 1 / 5;
+    # target 1 has degree 1, its one neighbour sampled: 1 / 2 each
+    ei = torch.tensor([[0, 1, 2], [0, 0, 1]])
+    w, self_w = sampled_self_mean_weights(ei, torch.tensor([4, 1]))
+    torch.testing.assert_close(w, torch.tensor([0.4, 0.4, 0.5]))
+    torch.testing.assert_close(self_w, torch.tensor([0.2, 0.5]))
+
+
 @pytest.mark.parametrize("make", [
     lambda d: LightGCNEncoder(d["user"].num_nodes, d["item"].num_nodes, dim=8, num_layers=2),
     lambda d: NGCFEncoder(d["user"].num_nodes, d["item"].num_nodes, dim=8, layer_dims=(8, 8)),
+    lambda d: NGCFEncoder(d["user"].num_nodes, d["item"].num_nodes, dim=8, layer_dims=(8, 8), variant="authors"),
 ])
 def test_all_neighbours_give_exactly_the_full_graph_embeddings(data, make):
     torch.manual_seed(0)

@@ -1,7 +1,7 @@
 r"""NGCF (Wang et al., SIGIR 2019, arXiv:1905.08108) as a graph encoder."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -9,10 +9,11 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphcf.nn.conv import NGCFConv
+from graphcf.nn.conv.ngcf_conv import VARIANTS
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.functional import take_rows
 from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
-from graphcf.samplers.neighbor import is_sampled, subgraph_messages
+from graphcf.samplers.neighbor import is_sampled, sampled_self_mean_weights, subgraph_messages
 from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
 __all__ = ["NGCFEncoder"]
@@ -34,7 +35,12 @@ class NGCFEncoder(Encoder):
     (:math:`\bar{\mathbf{e}}^{(l)} = \mathbf{e}^{(l)} / \lVert \mathbf{e}^{(l)} \rVert`; set
     ``normalize_layers=False`` for the paper's plain concatenation). Node dropout drops
     interactions of the normalised adjacency (both directions) with rate ``node_dropout``
-    and rescales the rest, in training mode only. Score with
+    and rescales the rest, in training mode only. ``variant="authors"`` swaps in the layer of
+    the authors' released code (:class:`~graphcf.nn.conv.NGCFConv`: the neighbourhood mean
+    with the node itself, :math:`(\mathbf{D}+\mathbf{I})^{-1}(\mathbf{A}+\mathbf{I})\mathbf{E}`, and
+    a LeakyReLU on each term); its node dropout drops the two directions of an interaction
+    and the self-loops independently, as the entries of that code's single
+    :math:`(U+I) \times (U+I)` matrix are. Score with
     :class:`~graphcf.nn.scorers.DotScorer`; the L2 penalty applies to the batch's output
     rows, as in the authors' code.
 
@@ -48,12 +54,17 @@ class NGCFEncoder(Encoder):
         negative_slope: of the LeakyReLU. (default: ``0.2``)
         normalize_layers: L2-normalise the layer outputs in the concatenation. (default: ``True``)
         use_edge_weight: weight edges by ``edge_weight`` in :math:`\mathcal{L}`. (default: ``False``)
+        variant: ``"paper"`` (eq. (7), the formula above) or ``"authors"``. (default: ``"paper"``)
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int = 64, layer_dims: Sequence[int] = (64, 64, 64),
                  mess_dropout: Union[float, Sequence[float]] = 0.1, node_dropout: float = 0.0,
-                 negative_slope: float = 0.2, normalize_layers: bool = True, use_edge_weight: bool = False) -> None:
+                 negative_slope: float = 0.2, normalize_layers: bool = True, use_edge_weight: bool = False,
+                 variant: str = "paper") -> None:
         super().__init__(num_users, num_items)
+        if variant not in VARIANTS:
+            raise ValueError(f"NGCFEncoder: variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
         dims = [int(d) for d in layer_dims]
         if any(d < 1 for d in dims) or dim < 1:
             raise ValueError(f"NGCFEncoder: dim and layer_dims must be positive, got {dim}, {layer_dims}")
@@ -73,9 +84,11 @@ class NGCFEncoder(Encoder):
         self.user_emb = nn.Embedding(num_users, dim)
         self.item_emb = nn.Embedding(num_items, dim)
         ins = [self.dim, *dims[:-1]]
-        self.convs = nn.ModuleList(NGCFConv(a, b, negative_slope=negative_slope, normalize=False)
+        self.convs = nn.ModuleList(NGCFConv(a, b, negative_slope=negative_slope, normalize=False, variant=variant)
                                    for a, b in zip(ins, dims))
         self._adj_cache = AdjacencyCache()
+        self._mean_cache: Optional[Tuple[BipartiteAdjacency, Tuple[BipartiteAdjacency, BipartiteAdjacency, Tensor,
+                                                                  Tensor]]] = None
         self.reset_parameters()
 
     @property
@@ -90,11 +103,30 @@ class NGCFEncoder(Encoder):
             conv.reset_parameters()
 
     def adjacency(self, data: HeteroData) -> BipartiteAdjacency:
-        """The normalised Laplacian block :math:`\\hat{\\mathbf{R}}` of ``data``'s training edges (cached)."""
+        """The normalised Laplacian block :math:`\\hat{\\mathbf{R}}` of ``data``'s training edges (cached;
+        for ``variant="authors"`` the unnormalised :math:`\\mathbf{R}` with its weights)."""
         ei = self.check_graph(data)
         w = data[INTERACTS].get("edge_weight") if self.use_edge_weight else None
         return self._adj_cache.get(ei, self.num_users, self.num_items, edge_weight=w,
+                                   normalize=self.variant == "paper",
                                    device=self.user_emb.weight.device, dtype=self.user_emb.weight.dtype)
+
+    def self_mean_adjacency(self, data: HeteroData) -> Tuple[BipartiteAdjacency, BipartiteAdjacency, Tensor, Tensor]:
+        r"""``variant="authors"``: ``(adj_u, adj_i, self_u, self_i)``, where ``adj_u.user_from_item``
+        holds :math:`w_{ui}/(d_u+1)`, ``adj_i.item_from_user`` holds :math:`w_{ui}/(d_i+1)` and
+        ``self_u`` / ``self_i`` are :math:`1/(d+1)` (cached with the adjacency)."""
+        raw = self.adjacency(data)
+        if self._mean_cache is None or self._mean_cache[0] is not raw:
+            r = raw.user_from_item
+            val = r.values()
+            row = torch.repeat_interleave(torch.arange(raw.num_users, device=val.device), r.crow_indices().diff())
+            col = r.col_indices().long()
+            deg_u = val.new_zeros(raw.num_users).index_add_(0, row, val)
+            deg_i = val.new_zeros(raw.num_items).index_add_(0, col, val)
+            self_u, self_i = 1.0 / (deg_u + 1.0), 1.0 / (deg_i + 1.0)
+            self._mean_cache = (raw, (raw.with_values(val * self_u[row]), raw.with_values(val * self_i[col]),
+                                      self_u, self_i))
+        return self._mean_cache[1]
 
     #: runs on neighbour-sampled subgraphs (:mod:`graphcf.samplers.neighbor`)
     supports_sampled_subgraphs = True
@@ -103,29 +135,63 @@ class NGCFEncoder(Encoder):
     def num_layers(self) -> int:
         return len(self.convs)
 
-    def _layers(self, data: HeteroData):
-        """Layer-0 rows and a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph
-        (and the full graph's adjacency, ``None`` on a subgraph)."""
+    def propagation_matrices(self, data: HeteroData) -> Tuple[BipartiteAdjacency, BipartiteAdjacency,
+                                                              Optional[Tensor], Optional[Tensor]]:
+        """``(adj_u, adj_i, self_u, self_i)`` one full-graph forward pass uses: users aggregate through
+        ``adj_u.user_from_item``, items through ``adj_i.item_from_user``, with self weights ``self_u`` /
+        ``self_i`` (``variant="authors"``; ``None`` for the paper's form). In training mode with
+        ``node_dropout`` these are a fresh dropped draw: one mask for both directions in the paper's
+        form, independent masks for each direction and for the self-loops in the authors' form."""
+        p, drop = self.node_dropout, self.training and self.node_dropout > 0
+        if self.variant == "paper":
+            adj = self.adjacency(data)
+            adj = adj.dropout_edges(p) if drop else adj
+            return adj, adj, None, None
+        adj_u, adj_i, self_u, self_i = self.self_mean_adjacency(data)
+        if drop:
+            adj_u, adj_i = adj_u.dropout_edges(p), adj_i.dropout_edges(p)
+            self_u = self_u * (torch.rand_like(self_u) >= p).to(self_u.dtype) / (1 - p)
+            self_i = self_i * (torch.rand_like(self_i) >= p).to(self_i.dtype) / (1 - p)
+        return adj_u, adj_i, self_u, self_i
+
+    def _layers(self, data: HeteroData) -> Tuple[Tensor, Tensor, Callable, Optional[Callable]]:
+        """Layer-0 rows, a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph, and
+        a ``step_rows(conv, x_u, x_i, users, items)`` that evaluates a layer at the given unique
+        rows only (``None`` on a subgraph)."""
+        p, drop = self.node_dropout, self.training and self.node_dropout > 0
+
+        def dropped(w: Tensor) -> Tensor:  # drop entries with probability p, rescale the rest
+            return w * (torch.rand_like(w) >= p).to(w.dtype) / (1 - p) if drop else w
+
         if is_sampled(data):
             to_user, w_user, to_item, w_item = subgraph_messages(data)
-            if self.training and self.node_dropout > 0:  # drop sampled edges, rescale the rest
-                p = self.node_dropout
-                w_user = w_user * (torch.rand_like(w_user) >= p).to(w_user.dtype) / (1 - p)
-                w_item = w_item * (torch.rand_like(w_item) >= p).to(w_item.dtype) / (1 - p)
+            if self.variant == "authors":
+                w_user, self_u = sampled_self_mean_weights(to_user, data[USER].deg)
+                w_item, self_i = sampled_self_mean_weights(to_item, data[ITEM].deg)
+                w_user, w_item, self_u, self_i = (dropped(w) for w in (w_user, w_item, self_u, self_i))
+                kw_u, kw_i = {"self_weight": self_u}, {"self_weight": self_i}
+            else:
+                w_user, w_item, kw_u, kw_i = dropped(w_user), dropped(w_item), {}, {}
 
             def step(conv, x_u, x_i):
-                return conv((x_i, x_u), to_user, w_user), conv((x_u, x_i), to_item, w_item)
+                return conv((x_i, x_u), to_user, w_user, **kw_u), conv((x_u, x_i), to_item, w_item, **kw_i)
 
             return self.user_emb.weight[data[USER].n_id], self.item_emb.weight[data[ITEM].n_id], step, None
-        adj = self.adjacency(data)
-        if self.training and self.node_dropout > 0:
-            adj = adj.dropout_edges(self.node_dropout)
+        adj_u, adj_i, self_u, self_i = self.propagation_matrices(data)
 
         def step(conv, x_u, x_i):
-            return (conv((x_i, x_u), adj.user_from_item, transpose=adj.item_from_user),
-                    conv((x_u, x_i), adj.item_from_user, transpose=adj.user_from_item))
+            return (conv((x_i, x_u), adj_u.user_from_item, transpose=adj_u.item_from_user, self_weight=self_u),
+                    conv((x_u, x_i), adj_i.item_from_user, transpose=adj_i.user_from_item, self_weight=self_i))
 
-        return self.user_emb.weight, self.item_emb.weight, step, adj
+        def step_rows(conv, x_u, x_i, users, items):
+            r_u, r_u_t = adj_u.user_rows(users)
+            r_i, r_i_t = adj_i.item_rows(items)
+            return (conv((x_i, x_u[users]), r_u, transpose=r_u_t,
+                         self_weight=None if self_u is None else self_u[users]),
+                    conv((x_u, x_i[items]), r_i, transpose=r_i_t,
+                         self_weight=None if self_i is None else self_i[items]))
+
+        return self.user_emb.weight, self.item_emb.weight, step, step_rows
 
     def _output(self, x: Tensor, p: float) -> Tensor:
         x = F.dropout(x, p, self.training)
@@ -157,7 +223,7 @@ class NGCFEncoder(Encoder):
             return super().embed_rows(data, users, items)
         uu, inv_u = torch.unique(users.reshape(-1), return_inverse=True)
         ui, inv_i = torch.unique(items.reshape(-1), return_inverse=True)
-        x_u, x_i, step, adj = self._layers(data)
+        x_u, x_i, step, step_rows = self._layers(data)
         outs_u, outs_i = [x_u[uu]], [x_i[ui]]
         last = len(self.convs) - 1
         for k, (conv, p) in enumerate(zip(self.convs, self.mess_dropout)):
@@ -167,9 +233,7 @@ class NGCFEncoder(Encoder):
                 outs_u.append(F.normalize(x_u[uu], dim=1) if self.normalize_layers else x_u[uu])
                 outs_i.append(F.normalize(x_i[ui], dim=1) if self.normalize_layers else x_i[ui])
                 continue
-            r_u, r_u_t, r_i, r_i_t = adj.row_blocks(uu, ui)
-            y_u = conv((x_i, x_u[uu]), r_u, transpose=r_u_t)
-            y_i = conv((x_u, x_i[ui]), r_i, transpose=r_i_t)
+            y_u, y_i = step_rows(conv, x_u, x_i, uu, ui)
             outs_u.append(self._output(y_u, p))
             outs_i.append(self._output(y_i, p))
         return UserItemEmbeddings(take_rows(torch.cat(outs_u, dim=1), inv_u.view(users.shape)),
@@ -177,4 +241,5 @@ class NGCFEncoder(Encoder):
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, dim={self.dim}, layer_dims={self.layer_dims}, "
-                f"mess_dropout={self.mess_dropout}, node_dropout={self.node_dropout}")
+                f"mess_dropout={self.mess_dropout}, node_dropout={self.node_dropout}"
+                + ("" if self.variant == "paper" else f", variant={self.variant!r}"))
