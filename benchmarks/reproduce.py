@@ -68,6 +68,9 @@ def main() -> None:
     p.add_argument("--milestones-from", help="metrics.jsonl of a tuning run: replay its learning-rate decays as "
                                              "train.lr_milestones (for --full-only; the retrain step does this "
                                              "itself)")
+    p.add_argument("--keep-every", type=int, default=0,
+                   help="also keep the checkpoint of every N-th epoch (full_log/checkpoints/epoch_NNNN.pt with "
+                        "--full-only), to continue from with --init-from later")
     p.add_argument("--paper-recall", type=float)
     p.add_argument("--paper-ndcg", type=float)
     args = p.parse_args()
@@ -96,7 +99,7 @@ def main() -> None:
         fcfg = dataclass_from(TrainConfig, full_args, "train")
         t0 = time.perf_counter()
         res = Trainer(fcfg).fit(enc, full, scorer, out_dir=out / "full_log", log_splits=("test",),
-                                init_from=args.init_from)
+                                init_from=args.init_from, keep_every=args.keep_every)
         print(f"model={args.model} data={args.data} model_args={json.dumps(model_args)} "
               f"train={json.dumps(train_args)} full train, test logged every {fcfg.eval_every} epochs")
         print()
@@ -114,7 +117,8 @@ def main() -> None:
     enc, scorer = build_model(args.model, nu, ni, model_args)
     tcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed}, "train")
     t0 = time.perf_counter()
-    tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune", init_from=args.init_from)
+    tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune", init_from=args.init_from,
+                              keep_every=args.keep_every)
     tune_s = time.perf_counter() - t0
     epochs_run = len(tuned.history)
     rows = [("validation run", tuned.best_epoch, epochs_run, tuned.val, tuned.test if own_val else {}, tune_s)]

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -296,6 +297,7 @@ class Trainer:
         resume: bool = True,
         log_splits: Sequence[str] = (),
         init_from: Optional[PathLike] = None,
+        keep_every: int = 0,
     ) -> TrainResult:
         """Train ``encoder`` (and ``scorer``) on ``data``'s training edges.
 
@@ -315,8 +317,15 @@ class Trainer:
                 had this config from the start would, as long as the new config agrees with
                 the old one on the epochs already run. Ignored when ``out_dir`` holds a
                 checkpoint to resume.
+            keep_every: also keep a copy of the checkpoint of every ``keep_every``-th epoch as
+                ``out_dir/checkpoints/epoch_NNNN.pt`` (0: only the latest). A later run can then
+                continue from any of them with ``init_from`` (e.g. to replay a learning-rate decay
+                that a tuning run decided on after this run had passed its epoch).
         """
         cfg = self.config
+        if keep_every < 0 or (keep_every and out_dir is None):
+            raise ValueError(f"Trainer.fit: keep_every must be >= 0 and needs an out_dir, got {keep_every} "
+                             f"with out_dir={out_dir!r}")
         scorer = scorer or DotScorer()
         encoder.fit_statistics(data)
         out = Path(out_dir) if out_dir is not None else None
@@ -409,6 +418,12 @@ class Trainer:
                         "best_score": best_score, "bad_evals": bad_evals, "best_state": best_state,
                         "plateau_evals": plateau_evals, "plateau_scale": plateau_scale,
                     }, ckpt_path)  # type: ignore[arg-type]
+                    if keep_every and epoch % keep_every == 0:
+                        kept = out / "checkpoints" / f"epoch_{epoch:04d}.pt"
+                        kept.parent.mkdir(exist_ok=True)
+                        tmp = kept.with_name(kept.name + ".tmp")
+                        shutil.copyfile(ckpt_path, tmp)  # type: ignore[arg-type]
+                        os.replace(tmp, kept)
                 if not stop and self._budget_spent(history):
                     logger.info("epoch %d: time budget of %.0f s of training reached", epoch, cfg.time_budget_s)
                     stop = True

@@ -265,6 +265,25 @@ def test_init_from_continues_like_a_run_that_had_the_new_config(data, tmp_path):
         Trainer(new).fit(_mf(data), data, out_dir=tmp_path / "c", init_from=tmp_path / "nope.pt")
 
 
+def test_kept_checkpoints_let_a_passed_epoch_take_a_new_schedule(data, tmp_path):
+    """A constant-lr run that keeps every 2nd epoch's checkpoint; a decay decided later for epoch 4
+    is replayed from the kept epoch-4 checkpoint and equals a fresh run with that schedule."""
+    run = Trainer(TrainConfig(**{**CFG, "epochs": 7})).fit(_mf(data), data, out_dir=tmp_path / "a", keep_every=2)
+    kept = sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir())
+    assert kept == ["epoch_0002.pt", "epoch_0004.pt", "epoch_0006.pt"]
+    assert torch.load(tmp_path / "a" / "checkpoints" / "epoch_0004.pt", weights_only=False)["epoch"] == 4
+    new = TrainConfig(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
+    cont = Trainer(new).fit(_mf(data, seed=9), data, out_dir=tmp_path / "b",
+                            init_from=tmp_path / "a" / "checkpoints" / "epoch_0004.pt")
+    fresh = Trainer(new).fit(_mf(data), data)
+    assert [h["loss"] for h in cont.history] == pytest.approx([h["loss"] for h in fresh.history], rel=1e-6)
+    assert [h["loss"] for h in cont.history[:4]] == pytest.approx([h["loss"] for h in run.history[:4]], rel=1e-6)
+    assert cont.history[5]["loss"] != pytest.approx(run.history[5]["loss"], rel=1e-6)  # the decay took effect
+    assert cont.test == pytest.approx(fresh.test)
+    with pytest.raises(ValueError, match="keep_every"):
+        Trainer(new).fit(_mf(data), data, keep_every=2)
+
+
 def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monkeypatch):
     import graphcf.train as train_mod
 
