@@ -77,6 +77,12 @@ class TestNGCFContract(EncoderContract):
         return TrainConfig(epochs=60, batch_size=64, lr=0.01, reg=0.0, eval_every=0, seed=0)
 
 
+class TestNGCFAuthorsContract(TestNGCFContract):
+    def make_model(self, num_users, num_items):
+        return NGCFEncoder(num_users, num_items, dim=8, layer_dims=(8, 8), mess_dropout=0.1, node_dropout=0.1,
+                           variant="authors"), DotScorer()
+
+
 class TestPinSAGEContract(EncoderContract):
     def make_model(self, num_users, num_items):
         from graphcf.nn.encoders import PinSAGEEncoder
