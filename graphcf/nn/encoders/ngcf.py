@@ -19,6 +19,11 @@ from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 __all__ = ["NGCFEncoder"]
 
 
+def _drop_entries(w: Tensor, p: float) -> Tensor:
+    """Zero each entry of ``w`` with probability ``p`` and rescale the rest by :math:`1/(1-p)` (unbiased)."""
+    return w * (torch.rand_like(w) >= p).to(w.dtype) / (1 - p)
+
+
 class NGCFEncoder(Encoder):
     r"""NGCF: ID embeddings refined by :math:`L` :class:`~graphcf.nn.conv.NGCFConv` layers,
     layer outputs concatenated (eq. (9) of the paper):
@@ -150,20 +155,19 @@ class NGCFEncoder(Encoder):
         adj_u, adj_i, self_u, self_i = self.self_mean_adjacency(data)
         if drop:
             adj_u, adj_i = adj_u.dropout_edges(p), adj_i.dropout_edges(p)
-            self_u = self_u * (torch.rand_like(self_u) >= p).to(self_u.dtype) / (1 - p)
-            self_i = self_i * (torch.rand_like(self_i) >= p).to(self_i.dtype) / (1 - p)
+            self_u, self_i = _drop_entries(self_u, p), _drop_entries(self_i, p)
         return adj_u, adj_i, self_u, self_i
 
     def _layers(self, data: HeteroData) -> Tuple[Tensor, Tensor, Callable, Optional[Callable]]:
         """Layer-0 rows, a ``step(conv, x_u, x_i)`` for the full graph or a sampled subgraph, and
         a ``step_rows(conv, x_u, x_i, users, items)`` that evaluates a layer at the given unique
         rows only (``None`` on a subgraph)."""
-        p, drop = self.node_dropout, self.training and self.node_dropout > 0
-
-        def dropped(w: Tensor) -> Tensor:  # drop entries with probability p, rescale the rest
-            return w * (torch.rand_like(w) >= p).to(w.dtype) / (1 - p) if drop else w
-
         if is_sampled(data):
+            p, drop = self.node_dropout, self.training and self.node_dropout > 0
+
+            def dropped(w: Tensor) -> Tensor:
+                return _drop_entries(w, p) if drop else w
+
             to_user, w_user, to_item, w_item = subgraph_messages(data)
             if self.variant == "authors":
                 w_user, self_u = sampled_self_mean_weights(to_user, data[USER].deg)
