@@ -71,6 +71,10 @@ def main() -> None:
     p.add_argument("--keep-every", type=int, default=0,
                    help="also keep the checkpoint of every N-th epoch (full_log/checkpoints/epoch_NNNN.pt with "
                         "--full-only), to continue from with --init-from later")
+    p.add_argument("--embeddings-from",
+                   help="checkpoint.pt (or a state_dict .pt) of an earlier run whose user/item embedding tables "
+                        "initialise this model's (e.g. NGCF from MF, the NGCF authors' --pretrain -1); "
+                        "see Encoder.load_embeddings")
     p.add_argument("--paper-recall", type=float)
     p.add_argument("--paper-ndcg", type=float)
     args = p.parse_args()
@@ -87,10 +91,22 @@ def main() -> None:
     tune_data = full if own_val else with_validation(full, args.val_ratio, seed=args.seed)
     nu, ni = int(full["user"].num_nodes), int(full["item"].num_nodes)
     out = Path(args.out)
+    if args.embeddings_from and not own_val and not (args.skip_retrain or args.full_only):
+        p.error("--embeddings-from with a carved validation split: the tuning run must start from a model "
+                "pretrained on the carved train and the retrain from one pretrained on the full train; run "
+                "them separately with --skip-retrain and --full-only")
 
-    if args.full_only:
+    def build():  # type: ignore[no-untyped-def]
         seed_everything(args.seed)
         enc, scorer = build_model(args.model, nu, ni, model_args)
+        if args.embeddings_from:
+            state = torch.load(args.embeddings_from, map_location="cpu", weights_only=False)
+            enc.load_embeddings(state.get("encoder", state), source=args.embeddings_from)
+            log.info("user/item embeddings initialised from %s", args.embeddings_from)
+        return enc, scorer
+
+    if args.full_only:
+        enc, scorer = build()
         full_args = {**train_args, "seed": args.seed, "patience": 0}
         if args.milestones_from:
             hist = [json.loads(line) for line in open(args.milestones_from, encoding="utf-8") if line.strip()]
@@ -113,8 +129,7 @@ def main() -> None:
         log.info("total %.0f s", time.perf_counter() - t0)
         return
 
-    seed_everything(args.seed)
-    enc, scorer = build_model(args.model, nu, ni, model_args)
+    enc, scorer = build()
     tcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed}, "train")
     t0 = time.perf_counter()
     tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune", init_from=args.init_from,
@@ -123,8 +138,7 @@ def main() -> None:
     epochs_run = len(tuned.history)
     rows = [("validation run", tuned.best_epoch, epochs_run, tuned.val, tuned.test if own_val else {}, tune_s)]
     if not own_val and not args.skip_retrain:
-        seed_everything(args.seed)
-        enc, scorer = build_model(args.model, nu, ni, model_args)
+        enc, scorer = build()
         # the retrain has no validation split: replay the tuning run's lr decays as milestones
         milestones = tuple(m for m in lr_decay_epochs(tuned.history) if m < tuned.best_epoch)
         rcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed, "epochs": tuned.best_epoch,

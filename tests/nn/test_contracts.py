@@ -92,3 +92,26 @@ class TestPinSAGEContract(EncoderContract):
     def train_config(self):
         return TrainConfig(epochs=40, batch_size=64, lr=0.01, reg=0.0, loss="margin", margin=0.2, sampler="shared",
                            num_negatives=16, eval_every=0, seed=0)
+
+
+def test_load_embeddings_copies_the_tables_and_nothing_else():
+    import pytest
+    import torch
+
+    mf = MFEncoder(5, 7, dim=4)
+    ngcf = NGCFEncoder(5, 7, dim=4, layer_dims=(4, 4))
+    before = {k: v.clone() for k, v in ngcf.state_dict().items()}
+    ngcf.load_embeddings(mf.state_dict(), source="mf")
+    after = ngcf.state_dict()
+    assert torch.equal(after["user_emb.weight"], mf.user_emb.weight)
+    assert torch.equal(after["item_emb.weight"], mf.item_emb.weight)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"user_emb.weight", "item_emb.weight"}
+    # the copy is not a view: training NGCF leaves the source alone
+    with torch.no_grad():
+        ngcf.user_emb.weight.add_(1.0)
+    assert not torch.equal(ngcf.user_emb.weight, mf.user_emb.weight)
+    with pytest.raises(ValueError, match=r"'item_emb.weight'.*\(8, 4\).*\(7, 4\)"):
+        ngcf.load_embeddings(MFEncoder(5, 8, dim=4).state_dict(), source="other")
+    with pytest.raises(KeyError, match="no entry 'user_emb.weight'"):
+        ngcf.load_embeddings({"item_emb.weight": mf.item_emb.weight}, source="partial")

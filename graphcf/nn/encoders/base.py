@@ -1,8 +1,9 @@
 """The encoder interface shared by every graphcf model."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
@@ -40,6 +41,34 @@ class Encoder(nn.Module):
                 f"but the graph has {nu} x {ni}"
             )
         return data[INTERACTS].edge_index
+
+    def load_embeddings(self, state: Mapping[str, Tensor],
+                        names: Sequence[str] = ("user_emb.weight", "item_emb.weight"),
+                        source: str = "state") -> None:
+        """Initialise embedding tables from another model's ``state_dict`` (pretraining).
+
+        Copies each parameter in ``names`` (default: the layer-0 user and item tables, which
+        MF, LightGCN and NGCF share by name) from ``state`` into this encoder, leaving every
+        other parameter as initialised. This is the NGCF authors' ``--pretrain -1`` option:
+        NGCF started from the embeddings of a trained MF model.
+
+        Raises:
+            KeyError: a name is missing from ``state`` or from this encoder.
+            ValueError: a shape differs (e.g. another universe or embedding size).
+        """
+        own = dict(self.named_parameters())
+        for name in names:
+            if name not in own:
+                raise KeyError(f"{type(self).__name__}.load_embeddings: this encoder has no parameter {name!r}")
+            if name not in state:
+                raise KeyError(f"{type(self).__name__}.load_embeddings: {source} has no entry {name!r} "
+                               f"(it has {sorted(state)[:8]})")
+            src = state[name]
+            if tuple(src.shape) != tuple(own[name].shape):
+                raise ValueError(f"{type(self).__name__}.load_embeddings: {source}[{name!r}] has shape "
+                                 f"{tuple(src.shape)}, this encoder's is {tuple(own[name].shape)}")
+            with torch.no_grad():
+                own[name].copy_(src)
 
     def fit_statistics(self, data: HeteroData) -> None:
         """Hook for encoders with closed-form state (e.g. popularity); default: nothing."""
