@@ -141,6 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         encoder, scorer = _neumf_from_runs(args.pretrained, args.alpha, (encoder.num_users, encoder.num_items))
         cfg["model_args"] = {"gmf_dim": encoder.gmf_dim, "mlp_dim": encoder.mlp_dim,
                              "num_layers": scorer.num_layers}
+    if args.embeddings_from:
+        _embeddings_from_run(encoder, idmap, Path(args.embeddings_from))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"model": cfg["model"], "model_args": cfg["model_args"],
@@ -180,6 +182,24 @@ def _neumf_from_runs(runs: Sequence[str], alpha: float, universe: tuple):  # typ
                              f"this data is {universe[0]} x {universe[1]}")
         parts += [enc, sc]
     return neumf_from_pretrained(*parts, alpha=alpha)
+
+
+def _embeddings_from_run(encoder, idmap, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Copy the user/item embedding tables of a trained run (its ``best.pt``) into ``encoder``."""
+    import torch
+
+    from graphcf.data.idmap import IdMap
+
+    ckpt, ids = run_dir / "best.pt", run_dir / "idmap.json"
+    for f in (ckpt, ids):
+        if not f.is_file():
+            raise FileNotFoundError(f"--embeddings-from: {f} does not exist (expected a `graphcf train` output "
+                                    "directory)")
+    if IdMap.load(ids).to_dict() != idmap.to_dict():
+        raise ValueError(f"--embeddings-from: {run_dir} was trained with other user/item ids than this data "
+                         f"({ids} differs), so its embedding rows would belong to other nodes")
+    encoder.load_embeddings(torch.load(ckpt, weights_only=True)["encoder"], source=str(ckpt))
+    logger.info("user/item embeddings initialised from %s", ckpt)
 
 
 def _load_run(run_dir: Path):  # type: ignore[no-untyped-def]
@@ -291,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neumf only: initialise from trained GMF and MLP run directories (NCF section 3.4.1); "
                         "the optimiser defaults to SGD as in the paper")
     t.add_argument("--alpha", type=float, default=0.5, help="GMF/MLP trade-off of --pretrained (default 0.5)")
+    t.add_argument("--embeddings-from", dest="embeddings_from", metavar="RUN",
+                   help="initialise the user/item embedding tables from a trained run directory on the same "
+                        "data (e.g. NGCF from MF: the NGCF authors' --pretrain -1); other parameters as usual")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 

@@ -1,10 +1,12 @@
 """The graphcf console script, run in-process."""
 import json
+import shutil
 
 import pytest
 import yaml
 
-from graphcf.cli import main
+from graphcf.cli import _embeddings_from_run, main
+from graphcf.data.idmap import IdMap
 
 SMALL = {"dataset": "synthetic", "synthetic": {"num_users": 150, "num_items": 100, "num_clusters": 4}}
 
@@ -121,6 +123,36 @@ def test_neumf_from_pretrained_runs(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["num_users"] == 150
     assert main(["train", "--model", "mf", "--out", str(tmp_path / "x"), "--pretrained", str(tmp_path / "gmf"),
                  str(tmp_path / "mlp")]) == 2
+
+
+def test_embeddings_from_a_trained_run(tmp_path):
+    import torch
+
+    def run(model, args, out, train=None, extra=()):
+        cfg = {"model": model, "model_args": args, "data": SMALL, "train": {"epochs": 2, "lr": 0.01, **(train or {})}}
+        p = tmp_path / f"{out}.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        return main(["train", "--config", str(p), "--out", str(tmp_path / out), "--no-progress", *extra])
+
+    assert run("mf", {"dim": 8}, "mf") == 0
+    # lr 1e-12: one epoch of Adam moves each entry by ~1e-12, so the tables are MF's to float precision
+    assert run("ngcf", {"dim": 8, "layer_dims": [8, 8]}, "ngcf", {"epochs": 1, "lr": 1e-12},
+               ["--embeddings-from", str(tmp_path / "mf")]) == 0
+    mf = torch.load(tmp_path / "mf" / "best.pt", weights_only=True)["encoder"]
+    ngcf = torch.load(tmp_path / "ngcf" / "best.pt", weights_only=True)["encoder"]
+    for name in ("user_emb.weight", "item_emb.weight"):
+        assert torch.allclose(ngcf[name], mf[name], atol=1e-8)
+    assert not torch.allclose(ngcf["user_emb.weight"], torch.zeros_like(mf["user_emb.weight"]))
+    # a 16-dim NGCF cannot take 8-dim tables; a directory without a run is named in the error
+    assert run("ngcf", {"dim": 16, "layer_dims": [16]}, "bad", extra=["--embeddings-from", str(tmp_path / "mf")]) == 2
+    with pytest.raises(FileNotFoundError, match="nothing/best.pt"):
+        _embeddings_from_run(None, None, tmp_path / "nothing")
+    # a run on other ids (here: one more user) is refused before any row is copied
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "mf", other)
+    IdMap.identity(151, 100).save(other / "idmap.json")
+    with pytest.raises(ValueError, match="other user/item ids"):
+        _embeddings_from_run(None, IdMap.identity(150, 100), other)
 
 
 def test_config_sections_may_be_empty_but_not_scalars(tmp_path):
