@@ -47,7 +47,9 @@ class NGCFEncoder(Encoder):
     and the self-loops independently, as the entries of that code's single
     :math:`(U+I) \times (U+I)` matrix are. Score with
     :class:`~graphcf.nn.scorers.DotScorer`; the L2 penalty applies to the batch's output
-    rows, as in the authors' code.
+    rows, as in the authors' code. To start from a trained MF's tables (the authors'
+    ``--pretrain -1``), call :meth:`~graphcf.nn.encoders.base.Encoder.load_embeddings` with
+    the MF's ``state_dict()`` (``graphcf train --embeddings-from RUN``).
 
     Args:
         num_users, num_items: universe sizes.
