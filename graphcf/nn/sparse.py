@@ -29,7 +29,20 @@ from torch import Tensor
 
 from graphcf.nn.functional import take_rows
 
-__all__ = ["bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "csr_row_positions", "AdjacencyCache"]
+__all__ = ["weighted_degree", "csr_row_ids", "bipartite_sym_norm", "BipartiteAdjacency", "spmm", "layer_sum_propagate", "csr_row_positions", "AdjacencyCache"]
+
+
+def weighted_degree(index: Tensor, weight: Tensor, num_nodes: int) -> Tensor:
+    r""":math:`d_n = \sum_{e:\,\mathrm{index}_e = n} w_e` for ``n < num_nodes`` (``[num_nodes]``, ``weight``'s dtype):
+    the (weighted) degree of each node from the endpoint ``index [E]`` of its edges."""
+    return weight.new_zeros(num_nodes).index_add_(0, index, weight)
+
+
+def csr_row_ids(a: Tensor) -> Tensor:
+    """The row index of each stored entry of the CSR tensor ``a`` (``[nnz]``, int64), i.e. its COO rows."""
+    crow = a.crow_indices().long()
+    return torch.repeat_interleave(torch.arange(a.shape[0], device=crow.device), crow.diff(),
+                                   output_size=a.values().numel())
 
 
 def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: Tuple[int, int],
@@ -58,9 +71,7 @@ def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: 
     if dtype is None:
         dtype = edge_weight.dtype if edge_weight.is_floating_point() else torch.get_default_dtype()
     w = edge_weight.to(dtype)
-    deg_src = torch.zeros(size[0], dtype=w.dtype, device=w.device).index_add_(0, src, w)
-    deg_dst = torch.zeros(size[1], dtype=w.dtype, device=w.device).index_add_(0, dst, w)
-    return w * (deg_src[src] * deg_dst[dst]).rsqrt()
+    return w * (weighted_degree(src, w, size[0])[src] * weighted_degree(dst, w, size[1])[dst]).rsqrt()
 
 
 def _mm(a: Tensor, x: Tensor) -> Tensor:

@@ -73,3 +73,15 @@ def test_take_rows_copies_only_when_needed():
         got = take_rows(rows, inv)
         assert got is not rows
         torch.testing.assert_close(got, rows[inv])
+
+
+def test_weighted_degree_and_csr_row_ids_match_a_dense_matrix():
+    from graphcf.nn.sparse import csr_row_ids, weighted_degree
+
+    dense = torch.tensor([[0.0, 2.0, 0.5], [0.0, 0.0, 0.0], [1.0, 0.0, 3.0], [0.0, 4.0, 0.0]], dtype=torch.float64)
+    csr = dense.to_sparse_csr()
+    rows = csr_row_ids(csr)
+    assert rows.tolist() == dense.nonzero()[:, 0].tolist()  # row-major order, the empty row skipped
+    assert torch.equal(weighted_degree(rows, csr.values(), 4), dense.sum(1))
+    assert torch.equal(weighted_degree(csr.col_indices().long(), csr.values(), 3), dense.sum(0))
+    assert weighted_degree(rows[:0], csr.values()[:0], 2).tolist() == [0.0, 0.0]  # no edges: zeros

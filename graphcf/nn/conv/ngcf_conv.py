@@ -9,7 +9,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import is_sparse, spmm as pyg_spmm
 
 from graphcf.nn.conv.light_conv import sparse_sym_norm
-from graphcf.nn.sparse import bipartite_sym_norm, spmm
+from graphcf.nn.sparse import bipartite_sym_norm, spmm, weighted_degree
 
 PairTensor = Tuple[Tensor, Tensor]
 
@@ -129,10 +129,10 @@ class NGCFConv(MessagePassing):
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
             w = edge_index.new_ones(edge_index.size(1), dtype=side.dtype) if edge_weight is None else \
                 edge_weight.to(side.dtype)
-            deg = side.new_zeros(num_dst).index_add_(0, edge_index[1], w)
+            deg = weighted_degree(edge_index[1], w, num_dst)
         elif isinstance(edge_index, Tensor):  # torch sparse adj_t [N_d, N_s]: row sums
             coo = edge_index.to_sparse_coo().coalesce()
-            deg = side.new_zeros(num_dst).index_add_(0, coo.indices()[0], coo.values().to(side.dtype))
+            deg = weighted_degree(coo.indices()[0], coo.values().to(side.dtype), num_dst)
         else:
             raise TypeError("NGCFConv: variant='authors' with normalize=True needs an edge_index or a torch sparse adj_t")
         return (side + x[1].to(side.dtype)) / (deg + 1.0).view(-1, 1)

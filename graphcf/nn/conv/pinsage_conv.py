@@ -10,7 +10,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.utils import is_torch_sparse_tensor
 
-from graphcf.nn.sparse import spmm
+from graphcf.nn.sparse import csr_row_ids, spmm, weighted_degree
 
 PairTensor = Tuple[Tensor, Tensor]
 
@@ -89,8 +89,7 @@ class PinSAGEConv(MessagePassing):
         msg = F.relu(self.lin_msg(x_src))
         size = (x_src.size(0), x_dst.size(0))
         pooled = self.propagate(edge_index, x=(msg, None), edge_weight=edge_weight, size=size)
-        wsum = torch.zeros(x_dst.size(0), dtype=pooled.dtype, device=pooled.device)
-        wsum.index_add_(0, edge_index[1], edge_weight.to(pooled.dtype))
+        wsum = weighted_degree(edge_index[1], edge_weight.to(pooled.dtype), x_dst.size(0))
         pooled = pooled / wsum.clamp_min(torch.finfo(pooled.dtype).tiny).unsqueeze(-1)
         out = F.relu(self.lin_out(torch.cat([x_dst, pooled], dim=-1)))
         if self.normalize:
@@ -105,10 +104,7 @@ class PinSAGEConv(MessagePassing):
             adj = adj.to_sparse_csr()
         msg = F.relu(self.lin_msg(x_src))
         pooled = spmm(adj, transpose, msg) if transpose is not None else torch.sparse.mm(adj, msg)
-        crow, val = adj.crow_indices().long(), adj.values()
-        row = torch.repeat_interleave(torch.arange(adj.shape[0], device=val.device), crow.diff(),
-                                      output_size=val.numel())
-        wsum = torch.zeros(adj.shape[0], dtype=pooled.dtype, device=pooled.device).index_add_(0, row, val.to(pooled.dtype))
+        wsum = weighted_degree(csr_row_ids(adj), adj.values().to(pooled.dtype), adj.shape[0])
         pooled = pooled / wsum.clamp_min(torch.finfo(pooled.dtype).tiny).unsqueeze(-1)
         out = F.relu(self.lin_out(torch.cat([x_dst, pooled.to(x_dst.dtype)], dim=-1)))
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out

@@ -12,7 +12,7 @@ from graphcf.nn.conv import NGCFConv
 from graphcf.nn.conv.ngcf_conv import VARIANTS
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.functional import take_rows
-from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency
+from graphcf.nn.sparse import AdjacencyCache, BipartiteAdjacency, csr_row_ids, weighted_degree
 from graphcf.samplers.neighbor import is_sampled, sampled_self_mean_weights, subgraph_messages
 from graphcf.typing import INTERACTS, ITEM, USER, UserItemEmbeddings
 
@@ -126,11 +126,10 @@ class NGCFEncoder(Encoder):
         if self._mean_cache is None or self._mean_cache[0] is not raw:
             r = raw.user_from_item
             val = r.values()
-            row = torch.repeat_interleave(torch.arange(raw.num_users, device=val.device), r.crow_indices().diff())
+            row = csr_row_ids(r)
             col = r.col_indices().long()
-            deg_u = val.new_zeros(raw.num_users).index_add_(0, row, val)
-            deg_i = val.new_zeros(raw.num_items).index_add_(0, col, val)
-            self_u, self_i = 1.0 / (deg_u + 1.0), 1.0 / (deg_i + 1.0)
+            self_u = 1.0 / (weighted_degree(row, val, raw.num_users) + 1.0)
+            self_i = 1.0 / (weighted_degree(col, val, raw.num_items) + 1.0)
             self._mean_cache = (raw, (raw.with_values(val * self_u[row]), raw.with_values(val * self_i[col]),
                                       self_u, self_i))
         return self._mean_cache[1]
