@@ -173,7 +173,7 @@ def fit(name: str, factors: int, encoder: Encoder, scorer: Scorer, data: Any, va
 
 def run_factor(f: int, data: Any, val: EvalSet, test: EvalSet, args: argparse.Namespace) -> List[Result]:
     nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
-    adam = TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3, reg=0.0, num_negatives=4, loss="bce",
+    adam = TrainConfig.from_flat(epochs=args.epochs, batch_size=256, lr=1e-3, reg=0.0, num_negatives=4, loss="bce",
                        optimizer="adam", seed=args.seed, eval_every=0, patience=0)
     out: List[Result] = []
 
@@ -208,7 +208,7 @@ def run_factor(f: int, data: Any, val: EvalSet, test: EvalSet, args: argparse.Na
     tried: List[str] = []
     for lr in args.sgd_lrs:
         enc, sc = neumf_from_pretrained(gmf_enc, gmf_sc, mlp3[0], mlp3[1], alpha=0.5)
-        sgd = TrainConfig(epochs=args.epochs, batch_size=256, lr=lr, reg=0.0, num_negatives=4, loss="bce",
+        sgd = TrainConfig.from_flat(epochs=args.epochs, batch_size=256, lr=lr, reg=0.0, num_negatives=4, loss="bce",
                           optimizer="sgd", seed=args.seed, eval_every=0, patience=0)
         r, _ = fit(f"NeuMF-pre(lr={lr:g})", f, enc, sc, data, val, test, sgd, args.patience, eval_initial=True)
         tried.append(f"{lr:g}: {r.val_hr:.3f}")

@@ -117,7 +117,7 @@ def run_graphcf(data_dir: Path, epochs: int, threads: int, seed: int) -> Dict[st
     data, _ = load_lightgcn_dir(data_dir)
     nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
     enc, scorer = build_model("lightgcn", nu, ni, {"dim": RECIPE["dim"], "num_layers": RECIPE["layers"]})
-    cfg = TrainConfig(epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], reg=RECIPE["reg"],
+    cfg = TrainConfig.from_flat(epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], reg=RECIPE["reg"],
                       num_negatives=1, eval_every=0, patience=0, seed=seed, loss="bpr")
     res = Trainer(cfg).fit(enc, data, scorer)
     train_s = sum(r["train_s"] for r in res.history)

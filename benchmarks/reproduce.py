@@ -33,7 +33,7 @@ from graphcf.config import dataclass_from  # noqa: E402
 from graphcf.data.build import has_split  # noqa: E402
 from graphcf.data.loaders import load_lightgcn_dir, load_triples_dir  # noqa: E402
 from graphcf.data.source import with_validation  # noqa: E402
-from graphcf.models import build_model, default_train_args  # noqa: E402
+from graphcf.models import build_model, resolve_sections  # noqa: E402
 from graphcf.seed import seed_everything  # noqa: E402
 from graphcf.train import Trainer, TrainConfig, lr_decay_epochs  # noqa: E402
 
@@ -84,7 +84,8 @@ def main() -> None:
     for a in args.set:
         _set(cfg, a)
     model_args = cfg.get("model_args", {})
-    train_args = {**default_train_args(args.model), **cfg.get("train", {})}
+    train_args, objective = resolve_sections(args.model, cfg.get("train"), cfg.get("objective"),
+                                             where=args.config or "config")
     load = load_lightgcn_dir if args.format == "lightgcn" else load_triples_dir
     full, _ = load(args.data)
     own_val = has_split(full, "val")
@@ -112,12 +113,12 @@ def main() -> None:
             hist = [json.loads(line) for line in open(args.milestones_from, encoding="utf-8") if line.strip()]
             full_args.update(lr_milestones=lr_decay_epochs(hist), lr_plateau=0)
             log.info("replaying lr decays after epochs %s from %s", full_args["lr_milestones"], args.milestones_from)
-        fcfg = dataclass_from(TrainConfig, full_args, "train")
+        fcfg = TrainConfig.from_flat(full_args, "train", objective=objective)
         t0 = time.perf_counter()
         res = Trainer(fcfg).fit(enc, full, scorer, out_dir=out / "full_log", log_splits=("test",),
                                 init_from=args.init_from, keep_every=args.keep_every)
         print(f"model={args.model} data={args.data} model_args={json.dumps(model_args)} "
-              f"train={json.dumps(train_args)} full train, test logged every {fcfg.eval_every} epochs")
+              f"train={json.dumps(train_args)} objective={json.dumps(objective)} full train, test logged every {fcfg.eval_every} epochs")
         print()
         print("| epochs | test recall@20 | test ndcg@20 | cumulative train s |")
         print("|---|---|---|---|")
@@ -130,7 +131,7 @@ def main() -> None:
         return
 
     enc, scorer = build()
-    tcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed}, "train")
+    tcfg = TrainConfig.from_flat({**train_args, "seed": args.seed}, "train", objective=objective)
     t0 = time.perf_counter()
     tuned = Trainer(tcfg).fit(enc, tune_data, scorer, out_dir=out / "tune", init_from=args.init_from,
                               keep_every=args.keep_every)
@@ -141,17 +142,17 @@ def main() -> None:
         enc, scorer = build()
         # the retrain has no validation split: replay the tuning run's lr decays as milestones
         milestones = tuple(m for m in lr_decay_epochs(tuned.history) if m < tuned.best_epoch)
-        rcfg = dataclass_from(TrainConfig, {**train_args, "seed": args.seed, "epochs": tuned.best_epoch,
+        rcfg = TrainConfig.from_flat({**train_args, "seed": args.seed, "epochs": tuned.best_epoch,
                                             "eval_every": 0, "patience": 0, "lr_plateau": 0,
                                             "lr_milestones": milestones},
-                              "train")
+                                     "train", objective=objective)
         t0 = time.perf_counter()
         final = Trainer(rcfg).fit(enc, full, scorer, out_dir=out / "full")
         rows.append(("retrain on full train", tuned.best_epoch, tuned.best_epoch, {}, final.test,
                      time.perf_counter() - t0))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"model={args.model} data={args.data} model_args={json.dumps(model_args)} train={json.dumps(train_args)} "
-          f"torch={torch.__version__} threads={args.threads} peak_rss={peak:.2f}GiB")
+          f"objective={json.dumps(objective)} torch={torch.__version__} threads={args.threads} peak_rss={peak:.2f}GiB")
     print()
     print("| run | epochs (chosen/run) | val recall@20 | val ndcg@20 | test recall@20 | test ndcg@20 | paper recall@20 | paper ndcg@20 | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -62,7 +62,7 @@ results = {}
 for name, extra in (("MF, uniform", {}), (f"MF, uniform + PPR {band}", {"hard_negatives": 2}),
                     ("MF, uniform + PPR (100, 200)", {"hard_negatives": 2, "ppr_band": (100, 200)})):
     seed_everything(0)
-    obj_cfg = TrainConfig(**common, **extra)
+    obj_cfg = TrainConfig.from_flat(**common, **extra)
     res = Trainer(obj_cfg).fit(MFEncoder(nu, ni, dim=32), data)
     results[name] = res.test
     print(f"{name:36s} test recall@20 {res.test['recall@20']:.4f}  ndcg@20 {res.test['ndcg@20']:.4f}"
@@ -75,7 +75,7 @@ for name, extra in (("PinSAGE, shared", {}),
                     ("PinSAGE, shared + PPR curriculum", {"hard_negatives": 3, "curriculum": True})):
     seed_everything(0)
     enc = PinSAGEEncoder(nu, ni, dim=32, num_layers=2, num_neighbors=10, num_walks=30)
-    res = Trainer(TrainConfig(**pinsage, **extra)).fit(enc, data)
+    res = Trainer(TrainConfig.from_flat(**pinsage, **extra)).fit(enc, data)
     results[name] = res.test
     print(f"{name:36s} test recall@20 {res.test['recall@20']:.4f}  ndcg@20 {res.test['ndcg@20']:.4f}"
           f"  (best epoch {res.best_epoch})")

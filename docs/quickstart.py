@@ -59,7 +59,8 @@ print(f"popularity  test recall@20={pop_metrics['recall@20']:.4f}  ndcg@20={pop_
 #    validation every epoch, best checkpoint restored, test evaluated once.
 torch.manual_seed(0)
 model = MFEncoder(idmap.num_users, idmap.num_items, dim=32)
-config = TrainConfig(epochs=EPOCHS, batch_size=1024, lr=0.01, reg=1e-4, ks=(10, 20), seed=0)
+config = TrainConfig(epochs=EPOCHS, batch_size=1024, lr=0.01, ks=(10, 20), seed=0,
+                     loss="bpr", objective={"reg": 1e-4})   # the objective owns its settings
 result = Trainer(config).fit(model, data, DotScorer(), out_dir=workdir / "run")
 print(f"BPR-MF      test recall@20={result.test['recall@20']:.4f}  ndcg@20={result.test['ndcg@20']:.4f}"
       f"  (best epoch {result.best_epoch})")

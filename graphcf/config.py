@@ -12,7 +12,7 @@ import yaml
 T = TypeVar("T")
 
 #: Top-level sections of a run config.
-SECTIONS = ("model", "model_args", "data", "train")
+SECTIONS = ("model", "model_args", "data", "train", "objective")
 
 
 def check_kwargs(target: Union[Callable[..., Any], type], kwargs: Mapping[str, Any], where: str,
@@ -107,7 +107,7 @@ def load_config(path: Union[str, Path]) -> Dict[str, Any]:
     unknown = sorted(set(cfg) - set(SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}; valid sections: {list(SECTIONS)}")
-    for section in ("model_args", "data", "train"):
+    for section in ("model_args", "data", "train", "objective"):
         if cfg.get(section) is None:
             cfg[section] = {}  # an empty section in YAML reads as None
         elif not isinstance(cfg[section], dict):

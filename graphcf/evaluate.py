@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,13 +30,19 @@ from graphcf.nn.scorers import Scorer
 from graphcf.nn.sparse import csr_row_positions
 from graphcf.typing import TopK
 
+if TYPE_CHECKING:  # pragma: no cover
+    from graphcf.model import Ranker
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "topk_items",
     "RankedChunk",
     "iter_ranking",
+    "iter_ranking_model",
     "full_ranking",
+    "full_ranking_model",
+    "ncf_protocol_model",
     "default_mask_splits",
     "ncf_protocol",
     "sample_ncf_negatives",
@@ -242,8 +248,19 @@ def _chunk_rows(num_items: int, item_emb: Tensor, chunk_size: Optional[int], max
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         return int(chunk_size)
-    bytes_per_row = max(1, num_items) * max(4, item_emb.element_size())
-    bytes_per_row *= max(1, int(getattr(scorer, "pair_cost", 1)))
+    return _chunk_rows_for(num_items, item_emb.element_size(), chunk_size, max_chunk_bytes,
+                           scorer.pair_cost if scorer is not None else 1)
+
+
+def _chunk_rows_for(num_items: int, element_size: int, chunk_size: Optional[int], max_chunk_bytes: int,
+                    pair_cost: int = 1) -> int:
+    """Users per chunk: ``chunk_size``, or as many as fit ``max_chunk_bytes`` at ``I * element_size *
+    pair_cost`` bytes a user row."""
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        return int(chunk_size)
+    bytes_per_row = max(1, num_items) * max(4, element_size) * max(1, int(pair_cost))
     return max(1, int(max_chunk_bytes) // bytes_per_row)
 
 
@@ -264,14 +281,41 @@ def iter_ranking(
 
     The engine behind :func:`full_ranking` (same arguments, one cut-off ``k``); use it
     directly to export recommendation lists. If ``k`` exceeds the number of items, the
-    lists are cut at ``I`` and ``hits`` is padded with ``False`` up to ``k``.
+    lists are cut at ``I`` and ``hits`` is padded with ``False`` up to ``k``. For any model
+    (trained or training-free) use :func:`iter_ranking_model` with its ranker.
     """
+    from graphcf.model import FactorRanker
+
     num_users, num_items = num_users_items(data)
     if user_emb.shape[0] != num_users or item_emb.shape[0] != num_items:
         raise ValueError(
             f"embeddings are [{user_emb.shape[0]}, ...] users x [{item_emb.shape[0]}, ...] items, "
             f"but the graph has {num_users} users and {num_items} items"
         )
+    ranker = FactorRanker(user_emb, item_emb, scorer)
+    yield from iter_ranking_model(ranker, data, split=split, k=k, mask_splits=mask_splits, chunk_size=chunk_size,
+                                  max_chunk_bytes=max_chunk_bytes, progress=progress, device=user_emb.device)
+
+
+@torch.no_grad()
+def iter_ranking_model(
+    ranker: "Ranker",
+    data: HeteroData,
+    split: str = "test",
+    k: int = 20,
+    mask_splits: Optional[Sequence[str]] = None,
+    chunk_size: Optional[int] = None,
+    max_chunk_bytes: int = 256 * 2**20,
+    progress: bool = False,
+    device: Optional[torch.device] = None,
+) -> Iterator[RankedChunk]:
+    """:func:`iter_ranking` for any model: ``ranker`` (from :meth:`graphcf.model.Recommender.ranker`)
+    gives each chunk's ``[B, I]`` score block; ``device`` is where the masks and hits are computed
+    (default: the ranker's ``device`` attribute, or the CPU)."""
+    num_users, num_items = num_users_items(data)
+    if (ranker.num_users, ranker.num_items) != (num_users, num_items):
+        raise ValueError(f"the model ranks {ranker.num_users} users x {ranker.num_items} items, "
+                         f"but the graph has {num_users} users and {num_items} items")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if mask_splits is None:
@@ -279,7 +323,8 @@ def iter_ranking(
     mask_splits = list(mask_splits)
     if split in mask_splits:
         raise ValueError(f"cannot mask the evaluated split '{split}' itself (mask_splits={mask_splits})")
-    device = user_emb.device
+    if device is None:
+        device = getattr(ranker, "device", torch.device("cpu"))
 
     held = _user_item_sets([split_edge_index(data, split)], num_users, num_items, device)
     mask = _user_item_sets([split_edge_index(data, s) for s in mask_splits], num_users, num_items, device)
@@ -292,7 +337,8 @@ def iter_ranking(
                 "%d held-out '%s' pairs also occur in masked splits %s; they count in |test| "
                 "but can never be hit", overlap, split, mask_splits)
 
-    rows = _chunk_rows(num_items, item_emb, chunk_size, max_chunk_bytes, scorer)
+    rows = _chunk_rows_for(num_items, int(getattr(ranker, "element_size", 4)), chunk_size, max_chunk_bytes,
+                           ranker.pair_cost)
     k_eff = min(k, num_items)
     n_eval = int(eval_users.numel())
     num_chunks = math.ceil(n_eval / rows) if n_eval else 0
@@ -310,8 +356,11 @@ def iter_ranking(
         users = eval_users[s : s + rows]
         first, last = int(users[0]), int(users[-1])
         contiguous = last - first + 1 == users.numel()
-        u = user_emb[first : last + 1] if contiguous else user_emb[users]  # a view when contiguous
-        scores = _score_block(scorer, u, item_emb)
+        scores = ranker.score(users)
+        if scores.shape != (users.shape[0], num_items):
+            raise ValueError(f"{type(ranker).__name__}.score returned shape {tuple(scores.shape)}, "
+                             f"expected {(users.shape[0], num_items)}")
+        scores = scores.contiguous()
         if mask.keys.numel():
             scores.view(-1).index_fill_(
                 0, _chunk_positions(mask, users, first, last, num_items, contiguous), _NEG_INF)
@@ -372,9 +421,34 @@ def full_ranking(
         "num_skipped": users of the universe with no held-out item in split}``.
     """
     acc = MetricAccumulator(ks, metrics=metrics)
-    for chunk in iter_ranking(user_emb, item_emb, scorer, data, split=split, k=acc.max_k,
-                              mask_splits=mask_splits, chunk_size=chunk_size,
-                              max_chunk_bytes=max_chunk_bytes, progress=progress):
+    chunks = iter_ranking(user_emb, item_emb, scorer, data, split=split, k=acc.max_k, mask_splits=mask_splits,
+                          chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes, progress=progress)
+    return _accumulate(acc, chunks, data, split)
+
+
+def full_ranking_model(
+    ranker: "Ranker",
+    data: HeteroData,
+    split: str = "test",
+    ks: Iterable[int] = (20,),
+    mask_splits: Optional[Sequence[str]] = None,
+    chunk_size: Optional[int] = None,
+    max_chunk_bytes: int = 256 * 2**20,
+    progress: bool = False,
+    metrics: Optional[Sequence[str]] = None,
+    device: Optional[torch.device] = None,
+) -> Dict[str, float]:
+    """:func:`full_ranking` for any model, through its :class:`~graphcf.model.Ranker`
+    (``model.ranker(data)``); same protocol, arguments and result."""
+    acc = MetricAccumulator(ks, metrics=metrics)
+    chunks = iter_ranking_model(ranker, data, split=split, k=acc.max_k, mask_splits=mask_splits,
+                                chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes, progress=progress,
+                                device=device)
+    return _accumulate(acc, chunks, data, split)
+
+
+def _accumulate(acc: MetricAccumulator, chunks: Iterable[RankedChunk], data: HeteroData, split: str) -> Dict[str, float]:
+    for chunk in chunks:
         acc.update(chunk.hits, chunk.num_relevant)
     num_users, _ = num_users_items(data)
     acc.skip(num_users - acc.num_users - acc.num_skipped)
@@ -605,3 +679,45 @@ def ncf_evaluate(
         known = torch.cat(others, dim=1) if others else held[:, :0]
         neg = sample_ncf_negatives(known, held[0], held[1], num_items, num_negatives, generator=generator)
     return ncf_protocol(user_emb, item_emb, scorer, held[0], held[1], neg, ks=ks)
+
+
+@torch.no_grad()
+def ncf_protocol_model(
+    ranker: "Ranker",
+    users: Tensor,
+    pos_items: Tensor,
+    neg_items: Tensor,
+    ks: Iterable[int] = (10,),
+    max_chunk_bytes: int = 64 * 2**20,
+) -> Dict[str, float]:
+    """:func:`ncf_protocol` for any model: row ``n``'s positive and negatives are scored together by
+    ``ranker.score(users[n], [pos, neg...])``; same tie convention and result."""
+    device = getattr(ranker, "device", torch.device("cpu"))
+    users, pos_items, neg_items = users.long().to(device), pos_items.long().to(device), neg_items.long().to(device)
+    n = users.numel()
+    if pos_items.shape != (n,) or neg_items.dim() != 2 or neg_items.shape[0] != n:
+        raise ValueError(
+            f"ncf_protocol_model: users [N], pos_items [N], neg_items [N, M] expected, got "
+            f"{tuple(users.shape)}, {tuple(pos_items.shape)}, {tuple(neg_items.shape)}"
+        )
+    m = neg_items.shape[1]
+    rows = max(1, int(max_chunk_bytes) // max(1, (m + 1) * 4 * 64 * ranker.pair_cost))
+    ranks = []
+    for s in range(0, n, rows):
+        items = torch.cat([pos_items[s: s + rows].unsqueeze(1), neg_items[s: s + rows]], dim=1)
+        sc = ranker.score(users[s: s + rows], items)
+        ranks.append((sc[:, 1:] >= sc[:, :1]).sum(dim=1))
+    rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=device)
+    return _ncf_metrics(rank, n, ks)
+
+
+def _ncf_metrics(rank: Tensor, n: int, ks: Iterable[int]) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for k in sorted({int(k) for k in ks}):
+        hit = rank < k
+        out[f"hr@{k}"] = float(hit.double().mean()) if n else math.nan
+        out[f"ndcg@{k}"] = float(torch.where(hit, 1.0 / torch.log2(rank.double() + 2.0),
+                                             torch.zeros((), dtype=torch.double,
+                                                         device=rank.device)).mean()) if n else math.nan
+    out["num_users"] = n
+    return out

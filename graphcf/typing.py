@@ -1,7 +1,7 @@
 """Shared names and small result types used across graphcf."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from torch import Tensor
 
@@ -24,13 +24,22 @@ class UserItemEmbeddings(NamedTuple):
     Attributes:
         user: user representations ``[U, d]`` (or ``[B, d]`` for a batch of users).
         item: item representations ``[I, d]``.
-        aux_loss: an auxiliary loss to add to the training objective (e.g. the KL
-            term of Mult-VAE), or ``None``.
+        aux: the encoder's *named* auxiliary losses, e.g. ``{"kl": ...}`` (Mult-VAE's KL term) or
+            ``{"l2": ...}`` (Mult-DAE's weight penalty), or ``None``. The objective weights each
+            one by name (:attr:`graphcf.objectives.ObjectiveSettings.aux_weights`; the multinomial
+            objective anneals the weight of ``kl``), so an encoder never multiplies its own terms.
     """
 
     user: Tensor
     item: Tensor
-    aux_loss: Optional[Tensor] = None
+    aux: Optional[Dict[str, Tensor]] = None
+
+    @property
+    def aux_loss(self) -> Optional[Tensor]:
+        """The unweighted sum of :attr:`aux` (``None`` when there is none)."""
+        if not self.aux:
+            return None
+        return sum(self.aux.values())  # type: ignore[return-value]
 
 
 class TopK(NamedTuple):

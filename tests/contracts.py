@@ -73,7 +73,7 @@ class EncoderContract:
         raise NotImplementedError
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=60, batch_size=64, lr=0.05, reg=0.0, eval_every=0, seed=0)
+        return TrainConfig.from_flat(epochs=60, batch_size=64, lr=0.05, reg=0.0, eval_every=0, seed=0)
 
 
     def test_checkerboard_top1_is_heldout(self, fitted):

@@ -95,7 +95,7 @@ def test_train_zero_hop_models_with_their_default_objective(tmp_path, model, arg
     out = tmp_path / model
     assert main(["train", "--config", str(p), "--out", str(out), "--no-progress"]) == 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
-    assert resolved["train"]["loss"] == loss  # the model's default objective, merged under the user's keys
+    assert resolved["objective"]["name"] == loss  # the model's default objective, merged under the user's keys
     assert resolved["train"]["epochs"] == 2
     res = json.loads((out / "results.json").read_text())
     assert res["test"]["num_users"] == 150 and 0 <= res["test"]["recall@20"] <= 1
@@ -138,11 +138,11 @@ def test_embeddings_from_a_trained_run(tmp_path):
     # lr 1e-12: one epoch of Adam moves each entry by ~1e-12, so the tables are MF's to float precision
     assert run("ngcf", {"dim": 8, "layer_dims": [8, 8]}, "ngcf", {"epochs": 1, "lr": 1e-12},
                ["--embeddings-from", str(tmp_path / "mf")]) == 0
-    mf = torch.load(tmp_path / "mf" / "best.pt", weights_only=True)["encoder"]
-    ngcf = torch.load(tmp_path / "ngcf" / "best.pt", weights_only=True)["encoder"]
-    for name in ("user_emb.weight", "item_emb.weight"):
+    mf = torch.load(tmp_path / "mf" / "best.pt", weights_only=True)["model"]
+    ngcf = torch.load(tmp_path / "ngcf" / "best.pt", weights_only=True)["model"]
+    for name in ("encoder.user_emb.weight", "encoder.item_emb.weight"):
         assert torch.allclose(ngcf[name], mf[name], atol=1e-8)
-    assert not torch.allclose(ngcf["user_emb.weight"], torch.zeros_like(mf["user_emb.weight"]))
+    assert not torch.allclose(ngcf["encoder.user_emb.weight"], torch.zeros_like(mf["encoder.user_emb.weight"]))
     # a 16-dim NGCF cannot take 8-dim tables; a directory without a run is named in the error
     assert run("ngcf", {"dim": 16, "layer_dims": [16]}, "bad", extra=["--embeddings-from", str(tmp_path / "mf")]) == 2
     with pytest.raises(FileNotFoundError, match="nothing/best.pt"):
@@ -182,7 +182,7 @@ def test_train_graph_encoders_in_both_sampling_modes(tmp_path, model, sampling):
     assert main(argv) == 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["train"]["sampling"] == sampling and resolved["train"]["num_neighbors"] == [5, 5, 5]
-    assert resolved["train"]["loss"] == "bpr"
+    assert resolved["objective"]["name"] == "bpr"
     res = json.loads((out / "results.json").read_text())
     assert res["test"]["num_users"] == 150 and 0 < res["test"]["recall@20"] <= 1
 
@@ -201,7 +201,8 @@ def test_train_pinsage_negatives_and_curriculum_flags(tmp_path, monkeypatch):
     for name, (flags, want) in runs.items():
         out = tmp_path / name
         assert main(["train", "--config", str(cfg), "--out", str(out), "--no-progress", *flags]) == 0, name
-        got = yaml.safe_load((out / "config.yaml").read_text())["train"]
+        resolved = yaml.safe_load((out / "config.yaml").read_text())
+        got = {**resolved["train"], **resolved["objective"], "loss": resolved["objective"]["name"]}
         assert {k: got[k] for k in want} == want, name
         res = json.loads((out / "results.json").read_text())
         assert res["model"] == "pinsage" and 0 <= res["test"]["recall@20"] <= 1
@@ -210,23 +211,28 @@ def test_train_pinsage_negatives_and_curriculum_flags(tmp_path, monkeypatch):
                  "--negatives", "ppr"]) == 2
 
 
-def test_train_loss_choices_are_the_trainers_losses():
-    """The CLI spells its --loss choices out (no torch import to build the parser); they must stay
-    the losses TrainConfig accepts."""
+def test_cli_choices_come_from_the_registries():
+    """--loss, --negatives and the --model help are read from the registries when the parser is built, so
+    an objective registered later (a new file plus a registry entry) is a CLI choice without a CLI edit."""
+    from dataclasses import dataclass
+
     from graphcf.cli import build_parser
-    from graphcf.losses import LOSSES
+    from graphcf.models import MODELS
+    from graphcf.objectives import NEGATIVE_SAMPLERS, OBJECTIVES, ObjectiveSettings, register_objective
 
-    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
-                 if a.dest == "loss")
-    assert tuple(train.choices) == LOSSES
+    def actions():
+        return {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
 
+    assert tuple(actions()["loss"].choices) == tuple(OBJECTIVES)
+    assert tuple(actions()["negatives"].choices) == tuple(NEGATIVE_SAMPLERS) + ("ppr",)
+    assert all(name in actions()["model"].help for name in MODELS)
 
-def test_train_negatives_choices_are_the_trainers_samplers():
-    """The CLI spells its --negatives choices out (no torch import for the parser): the trainer's easy
-    samplers plus ``ppr`` (hard negatives)."""
-    from graphcf.cli import build_parser
-    from graphcf.objectives import EASY_SAMPLERS
+    @dataclass
+    class _ToySettings(ObjectiveSettings):
+        scale: float = 1.0
 
-    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
-                 if a.dest == "negatives")
-    assert tuple(train.choices) == EASY_SAMPLERS + ("ppr",)
+    register_objective("toy_loss_cli", _ToySettings, lambda s, sampling, nn: None, "a toy")
+    try:
+        assert "toy_loss_cli" in actions()["loss"].choices
+    finally:
+        del OBJECTIVES["toy_loss_cli"]

@@ -26,7 +26,7 @@ def test_config_builds_model_and_train_config(path):
     model = cfg["model"]
     enc, scorer = build_model(model, 6, 9, cfg.get("model_args", {}))
     assert isinstance(enc, torch.nn.Module)
-    train = dataclass_from(TrainConfig, {**default_train_args(model), **cfg.get("train", {})}, f"{path}: train")
+    train = TrainConfig.from_flat({**default_train_args(model), **cfg.get("train", {})}, f"{path}: train")
     for key, value in cfg.get("train", {}).items():  # the YAML's values are the ones that take effect
         got = getattr(train, key)
         assert (tuple(got) if isinstance(got, (list, tuple)) else got) == (
@@ -38,7 +38,7 @@ def test_a_misspelt_key_is_rejected(tmp_path):
     bad.write_text("model: multvae\ntrain:\n  lr_platau: 1\n")
     cfg = load_config(bad)
     with pytest.raises(ValueError, match="lr_platau"):
-        dataclass_from(TrainConfig, cfg["train"], "train")
+        TrainConfig.from_flat(cfg["train"], "train")
 
 
 def test_yaml_exponent_floats_are_numbers(tmp_path):
@@ -48,9 +48,9 @@ def test_yaml_exponent_floats_are_numbers(tmp_path):
                     "  epochs: 1.0e2\n")
     cfg = load_config(path)
     assert cfg["train"]["lr"] == "5e-3"  # the YAML quirk this guards against
-    train = dataclass_from(TrainConfig, cfg["train"], "train")
+    train = TrainConfig.from_flat(cfg["train"], "train")
     assert train.lr == 0.005 and isinstance(train.lr, float)
-    assert train.reg == 0.0001 and train.epochs == 100 and isinstance(train.epochs, int)
+    assert train.objective.reg == 0.0001 and train.epochs == 100 and isinstance(train.epochs, int)
     enc, _ = build_model("lightgcn", 6, 9, cfg["model_args"])
     assert enc.init_std == 0.1
 
@@ -70,8 +70,8 @@ def test_coerce_kwargs_follows_the_annotations():
                                                 ("curriculum", "yes", "expected true or false"),
                                                 ("lr", True, "expected a number")])
 def test_wrong_value_types_name_the_key(key, value, expected):
-    with pytest.raises(ValueError, match=f"train: {key}: {expected}"):
-        dataclass_from(TrainConfig, {key: value}, "train")
+    with pytest.raises(ValueError, match=f"train: (objective \\(bpr\\): )?{key}: {expected}"):
+        TrainConfig.from_flat({key: value}, "train")
 
 
 def test_model_args_scorer_picks_the_generic_scorer():

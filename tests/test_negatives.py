@@ -134,7 +134,7 @@ def test_trainer_runs_curriculum_and_resumes_exactly(data, tmp_path, monkeypatch
     import graphcf.objectives as objectives
 
     monkeypatch.setattr(objectives.PairwiseObjective, "_ppr_sampler", lambda self, ei, nu, ni: FixedHard(data))
-    cfg = TrainConfig(epochs=4, batch_size=256, lr=0.02, num_negatives=1, hard_negatives=2, curriculum=True,
+    cfg = TrainConfig.from_flat(epochs=4, batch_size=256, lr=0.02, num_negatives=1, hard_negatives=2, curriculum=True,
                       loss="margin", seed=0, patience=0, eval_every=1)
 
     def run(out, kill=None):
@@ -153,17 +153,17 @@ def test_trainer_runs_curriculum_and_resumes_exactly(data, tmp_path, monkeypatch
 
 def test_config_errors():
     with pytest.raises(ValueError, match="curriculum"):
-        TrainConfig(curriculum=True)
-    with pytest.raises(ValueError, match=r"sampler must be one of \('uniform', 'popularity', 'shared'\), got 'hard'"):
-        TrainConfig(sampler="hard")
-    with pytest.raises(ValueError, match=r"PairwiseObjective: sampler must be one of .*'shared'\), got 'hard'"):
+        TrainConfig.from_flat(curriculum=True)
+    with pytest.raises(ValueError, match=r"sampler must be one of \['uniform', 'popularity', 'shared'\], got 'hard'"):
+        TrainConfig.from_flat(sampler="hard")
+    with pytest.raises(ValueError, match=r"PairwiseObjective: sampler must be one of .*'shared'\], got 'hard'"):
         PairwiseObjective(sampler="hard")
     with pytest.raises(ValueError, match="pairwise loss"):
-        TrainConfig(loss="bce", hard_negatives=1)
+        TrainConfig.from_flat(loss="bce", hard_negatives=1)
     with pytest.raises(ValueError, match="ppr_band"):
-        TrainConfig(ppr_band=(10, 5))
+        TrainConfig.from_flat(ppr_band=(10, 5))
     with pytest.raises(ValueError, match="neighbor"):
-        TrainConfig(sampling="neighbor", hard_negatives=1)
+        TrainConfig.from_flat(sampling="neighbor", hard_negatives=1)
 
 
 def test_user_pair_sampling_weights_users_equally():
@@ -225,10 +225,11 @@ def test_pair_sampling_is_validated():
     with pytest.raises(ValueError, match="pair_sampling"):
         PairwiseObjective(pair_sampling="users")
     with pytest.raises(ValueError, match="pair_sampling"):
-        TrainConfig(pair_sampling="item")
-    for bad in ({"sampling": "neighbor"}, {"loss": "bce"}):  # would be silently ignored there
-        with pytest.raises(ValueError, match="pair_sampling='user'"):
-            TrainConfig(pair_sampling="user", **bad)
+        TrainConfig.from_flat(pair_sampling="item")
+    with pytest.raises(ValueError, match="pair_sampling='user'"):  # would be silently ignored there
+        TrainConfig.from_flat(pair_sampling="user", sampling="neighbor")
+    with pytest.raises(ValueError, match=r"'pair_sampling' is a setting of objective\(s\) \['bpr', 'margin', 'softmax'\]"):
+        TrainConfig.from_flat(pair_sampling="user", loss="bce")
 
 
 @pytest.mark.parametrize("how", ["sum", "mean"])
@@ -256,11 +257,12 @@ def test_reg_negatives_is_validated():
     with pytest.raises(ValueError, match="reg_negatives"):
         PairwiseObjective(reg_negatives="avg")
     with pytest.raises(ValueError, match="reg_negatives"):
-        TrainConfig(reg_negatives="avg")
-    assert TrainConfig(reg_negatives="mean").make_objective().reg_negatives == "mean"
-    for bad in ({"sampling": "neighbor"}, {"loss": "bce"}):  # would be silently ignored there
-        with pytest.raises(ValueError, match="reg_negatives='mean'"):
-            TrainConfig(reg_negatives="mean", **bad)
+        TrainConfig.from_flat(reg_negatives="avg")
+    assert TrainConfig.from_flat(reg_negatives="mean").make_objective().reg_negatives == "mean"
+    with pytest.raises(ValueError, match="reg_negatives='mean'"):  # would be silently ignored there
+        TrainConfig.from_flat(reg_negatives="mean", sampling="neighbor")
+    with pytest.raises(ValueError, match=r"'reg_negatives' is a setting of objective\(s\)"):
+        TrainConfig.from_flat(reg_negatives="mean", loss="bce")
 
 
 def _encoders():

@@ -66,19 +66,19 @@ def test_uniform_sampler_never_positive_and_uniform():
 
 
 def test_same_seed_same_numbers(data):
-    r1 = Trainer(TrainConfig(**CFG)).fit(_mf(data), data)
-    r2 = Trainer(TrainConfig(**CFG)).fit(_mf(data), data)
+    r1 = Trainer(TrainConfig.from_flat(**CFG)).fit(_mf(data), data)
+    r2 = Trainer(TrainConfig.from_flat(**CFG)).fit(_mf(data), data)
     assert r1.test == r2.test and r1.best_epoch == r2.best_epoch
 
 
 
 
 def test_resume_after_kill_gives_identical_metrics(data, tmp_path):
-    full = Trainer(TrainConfig(**CFG)).fit(_mf(data), data, out_dir=tmp_path / "a")
+    full = Trainer(TrainConfig.from_flat(**CFG)).fit(_mf(data), data, out_dir=tmp_path / "a")
     with pytest.raises(Killed):
-        KillAt(TrainConfig(**CFG), at=4).fit(_mf(data), data, out_dir=tmp_path / "b")
+        KillAt(TrainConfig.from_flat(**CFG), at=4).fit(_mf(data), data, out_dir=tmp_path / "b")
     assert not (tmp_path / "b" / "checkpoint.pt.tmp").exists()
-    resumed = Trainer(TrainConfig(**CFG)).fit(_mf(data, seed=99), data, out_dir=tmp_path / "b")
+    resumed = Trainer(TrainConfig.from_flat(**CFG)).fit(_mf(data, seed=99), data, out_dir=tmp_path / "b")
     assert resumed.test == full.test and resumed.val == full.val
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4, 5, 6]
@@ -87,9 +87,9 @@ def test_resume_after_kill_gives_identical_metrics(data, tmp_path):
 
 
 def test_resume_rejects_other_config(data, tmp_path):
-    Trainer(TrainConfig(**{**CFG, "epochs": 1})).fit(_mf(data), data, out_dir=tmp_path)
+    Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 1})).fit(_mf(data), data, out_dir=tmp_path)
     with pytest.raises(ValueError, match="another config"):
-        Trainer(TrainConfig(**{**CFG, "epochs": 2, "lr": 0.5})).fit(_mf(data), data, out_dir=tmp_path)
+        Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 2, "lr": 0.5})).fit(_mf(data), data, out_dir=tmp_path)
 
 
 def test_nan_loss_raises(data):
@@ -97,11 +97,11 @@ def test_nan_loss_raises(data):
     with torch.no_grad():
         enc.user_emb.weight[0] = float("nan")
     with pytest.raises(ModelFitError, match="loss is nan"):
-        Trainer(TrainConfig(**CFG)).fit(enc, data)
+        Trainer(TrainConfig.from_flat(**CFG)).fit(enc, data)
 
 
 def test_early_stopping_and_best_restore(data):
-    cfg = TrainConfig(**{**CFG, "epochs": 40, "patience": 2, "lr": 0.05})
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 40, "patience": 2, "lr": 0.05})
     res = Trainer(cfg).fit(_mf(data), data)
     evals = [h["val/recall@20"] for h in res.history]
     assert len(res.history) < 40  # stopped early
@@ -112,8 +112,8 @@ def test_early_stopping_and_best_restore(data):
 
 def test_mf_beats_popularity_on_planted_structure(data):
     pop = PopularityEncoder(data["user"].num_nodes, data["item"].num_nodes)
-    rp = Trainer(TrainConfig(**CFG)).fit(pop, data)
-    rm = Trainer(TrainConfig(**{**CFG, "epochs": 15})).fit(_mf(data), data)
+    rp = Trainer(TrainConfig.from_flat(**CFG)).fit(pop, data)
+    rm = Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 15})).fit(_mf(data), data)
     assert rm.test["recall@20"] > rp.test["recall@20"] + 0.05
 
 
@@ -126,11 +126,11 @@ def test_popularity_scores_are_counts(data):
 
 
 def test_bf16_precision_trains_close_to_fp32(data):
-    r32 = Trainer(TrainConfig(**CFG)).fit(_mf(data), data)
-    r16 = Trainer(TrainConfig(**{**CFG, "precision": "bf16"})).fit(_mf(data), data)
+    r32 = Trainer(TrainConfig.from_flat(**CFG)).fit(_mf(data), data)
+    r16 = Trainer(TrainConfig.from_flat(**{**CFG, "precision": "bf16"})).fit(_mf(data), data)
     assert abs(r16.test["recall@20"] - r32.test["recall@20"]) < 0.1
     with pytest.raises(ValueError, match="precision"):
-        TrainConfig(precision="fp8")
+        TrainConfig.from_flat(precision="fp8")
 
 
 def test_popularity_sampler_follows_count_power_and_avoids_positives():
@@ -168,7 +168,7 @@ def test_best_checkpoint_restores_scorer_too(data):
     torch.manual_seed(0)
     enc, scorer = build_model("neumf", data["user"].num_nodes, data["item"].num_nodes,
                               {"gmf_dim": 4, "mlp_dim": 8, "num_layers": 1})
-    cfg = TrainConfig(epochs=12, batch_size=256, lr=0.05, loss="bce", num_negatives=4, patience=0, seed=0)
+    cfg = TrainConfig.from_flat(epochs=12, batch_size=256, lr=0.05, loss="bce", num_negatives=4, patience=0, seed=0)
     res = Trainer(cfg).fit(enc, data, scorer)
     best = max(h["val/recall@20"] for h in res.history)
     assert res.history[-1]["val/recall@20"] != best or res.best_epoch == len(res.history)
@@ -176,8 +176,8 @@ def test_best_checkpoint_restores_scorer_too(data):
 
 
 def test_log_splits_match_a_fresh_run_of_that_many_epochs(data):
-    long = Trainer(TrainConfig(**{**CFG, "epochs": 6, "eval_every": 3})).fit(_mf(data), data, log_splits=("test",))
-    short = Trainer(TrainConfig(**{**CFG, "epochs": 3, "eval_every": 0})).fit(_mf(data), data)
+    long = Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 6, "eval_every": 3})).fit(_mf(data), data, log_splits=("test",))
+    short = Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 3, "eval_every": 0})).fit(_mf(data), data)
     assert long.history[2]["test/recall@20"] == pytest.approx(short.test["recall@20"])
     assert "test/recall@20" not in long.history[1]
 
@@ -223,19 +223,19 @@ def test_pairwise_objective_loss_matches_explicit_formula(data):
 
 
 def test_lr_milestones_follow_the_step_formula(data):
-    cfg = TrainConfig(**{**CFG, "epochs": 5, "eval_every": 0, "lr_milestones": (4, 2), "lr_gamma": 0.5})
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 5, "eval_every": 0, "lr_milestones": (4, 2), "lr_gamma": 0.5})
     assert cfg.lr_milestones == (2, 4)
     res = Trainer(cfg).fit(_mf(data), data)
     assert [h["lr"] for h in res.history] == pytest.approx([0.02, 0.02, 0.01, 0.01, 0.005])
     for bad in ({"lr_gamma": 0.0}, {"lr_gamma": 1.5}, {"lr_plateau": -1}, {"lr_milestones": (0,)}):
         with pytest.raises(ValueError, match="lr_"):
-            TrainConfig(**{**CFG, **bad})
+            TrainConfig.from_flat(**{**CFG, **bad})
 
 
 def test_plateau_decays_are_logged_and_replay_as_milestones(data):
     from graphcf.train import lr_decay_epochs
 
-    cfg = TrainConfig(**{**CFG, "epochs": 12, "lr": 0.05, "lr_plateau": 1, "lr_gamma": 0.5})
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 12, "lr": 0.05, "lr_plateau": 1, "lr_gamma": 0.5})
     run = Trainer(cfg).fit(_mf(data), data, log_splits=("test",))
     decays = lr_decay_epochs(run.history)
     assert decays, "the schedule never triggered: the test would prove nothing"
@@ -247,15 +247,15 @@ def test_plateau_decays_are_logged_and_replay_as_milestones(data):
         if h["epoch"] < 12:  # a decay after the last epoch leaves no trace in the log
             assert (h["epoch"] in decays) == (not improved)
     # a run without validation that replays the decays as milestones is the same run
-    replay = Trainer(TrainConfig(**{**CFG, "epochs": 12, "lr": 0.05, "eval_every": 0,
+    replay = Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 12, "lr": 0.05, "eval_every": 0,
                                     "lr_milestones": decays, "lr_gamma": 0.5})).fit(_mf(data), data)
     assert [h["lr"] for h in replay.history] == pytest.approx([h["lr"] for h in run.history])
     assert replay.test["recall@20"] == pytest.approx(run.history[-1]["test/recall@20"])
 
 
 def test_init_from_continues_like_a_run_that_had_the_new_config(data, tmp_path):
-    Trainer(TrainConfig(**{**CFG, "epochs": 4})).fit(_mf(data), data, out_dir=tmp_path / "a")
-    new = TrainConfig(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
+    Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 4})).fit(_mf(data), data, out_dir=tmp_path / "a")
+    new = TrainConfig.from_flat(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
     cont = Trainer(new).fit(_mf(data, seed=9), data, out_dir=tmp_path / "b",
                             init_from=tmp_path / "a" / "checkpoint.pt")
     fresh = Trainer(new).fit(_mf(data), data)
@@ -268,11 +268,11 @@ def test_init_from_continues_like_a_run_that_had_the_new_config(data, tmp_path):
 def test_kept_checkpoints_let_a_passed_epoch_take_a_new_schedule(data, tmp_path):
     """A constant-lr run that keeps every 2nd epoch's checkpoint; a decay decided later for epoch 4
     is replayed from the kept epoch-4 checkpoint and equals a fresh run with that schedule."""
-    run = Trainer(TrainConfig(**{**CFG, "epochs": 7})).fit(_mf(data), data, out_dir=tmp_path / "a", keep_every=2)
+    run = Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 7})).fit(_mf(data), data, out_dir=tmp_path / "a", keep_every=2)
     kept = sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir())
     assert kept == ["epoch_0002.pt", "epoch_0004.pt", "epoch_0006.pt"]
     assert torch.load(tmp_path / "a" / "checkpoints" / "epoch_0004.pt", weights_only=False)["epoch"] == 4
-    new = TrainConfig(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
+    new = TrainConfig.from_flat(**{**CFG, "epochs": 7, "lr_milestones": (4,)})
     cont = Trainer(new).fit(_mf(data, seed=9), data, out_dir=tmp_path / "b",
                             init_from=tmp_path / "a" / "checkpoints" / "epoch_0004.pt")
     fresh = Trainer(new).fit(_mf(data), data)
@@ -285,7 +285,7 @@ def test_kept_checkpoints_let_a_passed_epoch_take_a_new_schedule(data, tmp_path)
 
 
 def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monkeypatch):
-    import graphcf.train as train_mod
+    import graphcf.train.trainer as train_mod
 
     clock = [0.0]
     monkeypatch.setattr(train_mod.time, "perf_counter", lambda: clock[0])
@@ -296,7 +296,7 @@ def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monke
         return real_epoch(self, *args, **kw)
 
     monkeypatch.setattr(Trainer, "_train_epoch", ten_seconds)
-    cfg = TrainConfig(**{**CFG, "epochs": 10, "time_budget_s": 25.0})
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 10, "time_budget_s": 25.0})
     res = Trainer(cfg).fit(_mf(data), data, out_dir=tmp_path)
     assert [h["epoch"] for h in res.history] == [1, 2, 3]  # 10, 20, 30 s: the third reaches 25
     assert [h["train_s"] for h in res.history] == [10.0, 10.0, 10.0]
@@ -304,12 +304,12 @@ def test_time_budget_stops_after_the_epoch_that_reaches_it(data, tmp_path, monke
     again = Trainer(cfg).fit(_mf(data), data, out_dir=tmp_path)
     assert [h["epoch"] for h in again.history] == [1, 2, 3]
     with pytest.raises(ValueError, match="time_budget_s"):
-        TrainConfig(**{**CFG, "time_budget_s": -1})
+        TrainConfig.from_flat(**{**CFG, "time_budget_s": -1})
 
 
 def test_resume_accepts_a_checkpoint_from_before_a_new_config_field(data, tmp_path):
-    cfg = TrainConfig(**{**CFG, "epochs": 2})
-    Trainer(TrainConfig(**{**CFG, "epochs": 1})).fit(_mf(data), data, out_dir=tmp_path)
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 2})
+    Trainer(TrainConfig.from_flat(**{**CFG, "epochs": 1})).fit(_mf(data), data, out_dir=tmp_path)
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     del ck["config"]["time_budget_s"]  # as written by a graphcf without that field
     ck["config"]["epochs"] = 2
@@ -329,10 +329,10 @@ def test_lightgcn_cosine_softmax_shared_learns_the_planted_structure(data):
     torch.manual_seed(0)
     enc, scorer = build_model("lightgcn", nu, ni, {"scorer": "cosine", "dim": 16, "num_layers": 2})
     assert isinstance(scorer, CosineScorer)
-    cfg = TrainConfig(**{**CFG, "epochs": 15, "lr": 0.01, "loss": "softmax", "temperature": 0.2,
+    cfg = TrainConfig.from_flat(**{**CFG, "epochs": 15, "lr": 0.01, "loss": "softmax", "temperature": 0.2,
                          "sampler": "shared", "num_negatives": 64})
     res = Trainer(cfg).fit(enc, data, scorer=scorer)
-    pop = Trainer(TrainConfig(**CFG)).fit(PopularityEncoder(nu, ni), data)
+    pop = Trainer(TrainConfig.from_flat(**CFG)).fit(PopularityEncoder(nu, ni), data)
     assert res.test["recall@20"] > pop.test["recall@20"] + 0.05
     with torch.no_grad():
         emb = enc.eval()(data)
@@ -341,8 +341,9 @@ def test_lightgcn_cosine_softmax_shared_learns_the_planted_structure(data):
 
 
 def test_config_loss_errors_name_the_allowed_losses():
-    with pytest.raises(ValueError, match=r"TrainConfig.loss must be one of \('bpr', 'margin', 'softmax', 'bce', "
-                                         r"'multinomial'\), got 'hinge'"):
-        TrainConfig(loss="hinge")
-    with pytest.raises(ValueError, match=r"need a pairwise loss \('bpr', 'margin', 'softmax'\), got loss='bce'"):
-        TrainConfig(loss="bce", hard_negatives=1)
+    with pytest.raises(ValueError, match=r"loss must be one of \['bce', 'bpr', 'margin', 'multinomial', "
+                                         r"'softmax'\], got 'hinge'"):
+        TrainConfig.from_flat(loss="hinge")
+    with pytest.raises(ValueError, match=r"'hard_negatives' is a setting of objective\(s\) \['bpr', 'margin', "
+                                         r"'softmax'\], not of 'bce'"):
+        TrainConfig.from_flat(loss="bce", hard_negatives=1)

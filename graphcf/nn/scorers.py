@@ -66,7 +66,13 @@ class Scorer(torch.nn.Module):
     Subclasses implement :meth:`forward`; they should override :meth:`score_all` with
     a batched formula (the default broadcasts every user against every item through
     :meth:`forward`, which needs ``B * I * d`` memory and is only a fallback).
+
+    Attributes:
+        pair_cost: floats :meth:`score_all` materialises per (user, item) pair (``1``: only the
+            ``[B, I]`` block); the evaluators size their user chunks by it.
     """
+
+    pair_cost: int = 1
 
     def forward(self, user: Tensor, item: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Score pairs: ``user [B, d]``, ``item [B, d]`` -> ``[B]``."""

@@ -20,7 +20,7 @@ class _NCFContract(EncoderContract):
         return build_model(self.name, num_users, num_items, self.args)
 
     def train_config(self):
-        return TrainConfig(epochs=40, batch_size=128, lr=0.01, reg=0.0, loss="bce", num_negatives=4,
+        return TrainConfig.from_flat(epochs=40, batch_size=128, lr=0.01, reg=0.0, loss="bce", num_negatives=4,
                            eval_every=0, seed=0)
 
 
@@ -38,7 +38,7 @@ class _TowerContract(_NCFContract):
     min_top1 = 0.8
 
     def train_config(self):
-        return TrainConfig(epochs=150, batch_size=128, lr=0.02, reg=0.0, loss="bce", num_negatives=4,
+        return TrainConfig.from_flat(epochs=150, batch_size=128, lr=0.02, reg=0.0, loss="bce", num_negatives=4,
                            eval_every=0, seed=0)
 
 
@@ -55,7 +55,7 @@ class TestMultVAEContract(EncoderContract):
         return MultVAEEncoder(num_users, num_items, hidden_dims=(32,), latent_dim=8, dropout=0.2, seed=0), DotScorer()
 
     def train_config(self):
-        return TrainConfig(epochs=150, batch_size=16, lr=0.01, loss="multinomial", anneal_steps=2000,
+        return TrainConfig.from_flat(epochs=150, batch_size=16, lr=0.01, loss="multinomial", anneal_steps=2000,
                            anneal_cap=0.2, eval_every=0, seed=0)
 
 
@@ -74,7 +74,7 @@ class TestNGCFContract(EncoderContract):
         return NGCFEncoder(num_users, num_items, dim=8, layer_dims=(8, 8), mess_dropout=0.1, node_dropout=0.1), DotScorer()
 
     def train_config(self):
-        return TrainConfig(epochs=60, batch_size=64, lr=0.01, reg=0.0, eval_every=0, seed=0)
+        return TrainConfig.from_flat(epochs=60, batch_size=64, lr=0.01, reg=0.0, eval_every=0, seed=0)
 
 
 class TestNGCFAuthorsContract(TestNGCFContract):
@@ -90,7 +90,7 @@ class TestPinSAGEContract(EncoderContract):
         return PinSAGEEncoder(num_users, num_items, dim=16, num_layers=2, num_neighbors=5, num_walks=20), DotScorer()
 
     def train_config(self):
-        return TrainConfig(epochs=40, batch_size=64, lr=0.01, reg=0.0, loss="margin", margin=0.2, sampler="shared",
+        return TrainConfig.from_flat(epochs=40, batch_size=64, lr=0.01, reg=0.0, loss="margin", margin=0.2, sampler="shared",
                            num_negatives=16, eval_every=0, seed=0)
 
 

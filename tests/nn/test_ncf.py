@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from graphcf.data.synthetic import synthetic_dataset
 from graphcf.evaluate import _chunk_rows, full_ranking
-from graphcf.models import DEFAULT_TRAIN, SCORERS, build_model, default_train_args
+from graphcf.models import MODELS, build_model, default_sections, default_train_args
 from graphcf.nn.encoders import PopularityEncoder
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder, mlp_embedding_dim
 from graphcf.nn.scorers import DotScorer
@@ -293,13 +293,14 @@ def test_registry_builds_ncf_models_with_their_scorers():
         build_model("neumf", NU, NI, {"dimm": 3})
     with pytest.raises(ValueError, match="unknown key"):
         build_model("mf", NU, NI, {"num_layers": 3})
-    assert set(SCORERS) == {"gmf", "mlp", "neumf"}
-    for name in SCORERS:
+    assert {n for n, s in MODELS.items() if s.scorer is not None} == {"gmf", "mlp", "neumf"}
+    for name in ("gmf", "mlp", "neumf"):
         args = default_train_args(name)
         assert args["loss"] == "bce" and args["num_negatives"] == 4
-        TrainConfig(**args)  # valid train settings
-        args["lr"] = 99.0
-        assert DEFAULT_TRAIN[name]["lr"] == 1e-3  # a copy
+        TrainConfig.from_flat(**args)  # valid train settings
+        train, objective = default_sections(name)
+        train["lr"] = 99.0
+        assert MODELS[name].train["lr"] == 1e-3 and objective["name"] == "bce"  # a copy
     assert default_train_args("mf") == {}
     with pytest.raises(ValueError, match="unknown model"):
         default_train_args("nope")
@@ -334,12 +335,12 @@ def one_thread():
                                         ("neumf", {"gmf_dim": 8, "mlp_dim": 16, "num_layers": 2})])
 def test_tiny_fit_beats_popularity(data, one_thread, model, args):
     nu, ni = data["user"].num_nodes, data["item"].num_nodes
-    pop = Trainer(TrainConfig(epochs=0)).fit(PopularityEncoder(nu, ni), data).test["recall@20"]
+    pop = Trainer(TrainConfig.from_flat(epochs=0)).fit(PopularityEncoder(nu, ni), data).test["recall@20"]
     # eval_every=0: the trainer's best-epoch restore covers the encoder only, so the last
     # epoch is used for encoder and scorer alike
-    cfg = TrainConfig(**{**default_train_args(model), "epochs": 6, "lr": 0.01, "seed": 0, "eval_every": 0,
+    cfg = TrainConfig.from_flat(**{**default_train_args(model), "epochs": 6, "lr": 0.01, "seed": 0, "eval_every": 0,
                          "patience": 0})
-    assert cfg.loss == "bce" and cfg.num_negatives == 4 and cfg.batch_size == 256
+    assert cfg.loss == "bce" and cfg.objective.num_negatives == 4 and cfg.batch_size == 256
     torch.manual_seed(0)
     enc, sc = build_model(model, nu, ni, args)
     res = Trainer(cfg).fit(enc, data, sc)

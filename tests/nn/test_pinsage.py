@@ -73,5 +73,5 @@ def test_outputs_unit_norm_and_state_dict_round_trip():
 def test_linkneighbor_sampling_mode_is_refused_with_an_explanation():
     data = _data()
     enc = PinSAGEEncoder(30, 40, dim=4, num_layers=1, num_walks=5)
-    with pytest.raises(TypeError, match="computation graphs"):
-        Trainer(TrainConfig(epochs=1, sampling="neighbor", num_neighbors=(2,), eval_every=0)).fit(enc, data)
+    with pytest.raises(ValueError, match="computation graphs"):
+        Trainer(TrainConfig.from_flat(epochs=1, sampling="neighbor", num_neighbors=(2,), eval_every=0)).fit(enc, data)

@@ -13,7 +13,7 @@ from graphcf.data.build import user_item_csr
 from graphcf.data.synthetic import synthetic_dataset
 from graphcf.evaluate import topk_items
 from graphcf.losses import multinomial_nll
-from graphcf.models import DEFAULT_TRAIN, MODELS, build_model, default_train_args
+from graphcf.models import MODELS, build_model, default_train_args
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.encoders.vae import MultDAEEncoder, MultVAEEncoder
 from graphcf.nn.scorers import DotScorer
@@ -273,7 +273,7 @@ def test_encode_history_equals_forward_for_training_users(small):
 
 
 class _Fixed(Encoder):
-    """Fixed logits with ``aux_loss == 1`` so the objective's loss minus the NLL is beta."""
+    """Fixed logits with ``aux == {"kl": 1}`` so the objective's loss minus the NLL is beta."""
 
     def __init__(self, nu, ni):
         super().__init__(nu, ni)
@@ -281,7 +281,7 @@ class _Fixed(Encoder):
 
     def forward(self, data, users=None):
         n = self.num_users if users is None else len(users)
-        return UserItemEmbeddings(torch.ones(n, 3), self.w, torch.ones(()))
+        return UserItemEmbeddings(torch.ones(n, 3), self.w, {"kl": torch.ones(())})
 
 
 def test_multinomial_objective_targets_and_annealing(small):
@@ -307,13 +307,13 @@ def test_multinomial_objective_targets_and_annealing(small):
 
 
 def test_registry_and_default_train_settings():
-    assert MODELS["multvae"] is MultVAEEncoder and MODELS["multdae"] is MultDAEEncoder
+    assert MODELS["multvae"].cls is MultVAEEncoder and MODELS["multdae"].cls is MultDAEEncoder
     enc, scorer = build_model("multdae", 10, 20, {"hidden_dims": [8], "latent_dim": 4, "lam": 1e-4})
     assert isinstance(enc, MultDAEEncoder) and type(scorer) is DotScorer and enc.hidden_dims == (8,)
     for name in ("multvae", "multdae"):
-        cfg = TrainConfig(**default_train_args(name))
+        cfg = TrainConfig.from_flat(**default_train_args(name))
         assert cfg.loss == "multinomial" and cfg.batch_size == 500 and cfg.metric == "ndcg@100"
-    assert DEFAULT_TRAIN["multvae"]["anneal_cap"] == 0.2
+    assert MODELS["multvae"].objective["anneal_cap"] == 0.2
     with pytest.raises(ValueError, match="unknown key"):
         build_model("multvae", 10, 20, {"dim": 8})
 
@@ -329,11 +329,11 @@ RESUME_CFG = dict(loss="multinomial", epochs=4, batch_size=64, lr=3e-3, seed=3, 
 
 def test_resume_after_kill_keeps_beta_schedule(tmp_path):
     d, _ = synthetic_dataset(num_users=200, num_items=120, num_clusters=4, mean_degree=15, seed=0)
-    cfg = TrainConfig(**RESUME_CFG)
+    cfg = TrainConfig.from_flat(**RESUME_CFG)
     batches_per_epoch = -(-int(d[INTERACTS].edge_index[0].unique().numel()) // cfg.batch_size)
     total = cfg.epochs * batches_per_epoch
-    assert 0.2 * cfg.anneal_steps < total  # the cap is reached during the run ...
-    assert 0.2 * cfg.anneal_steps > 2 * batches_per_epoch  # ... but only after the kill
+    assert 0.2 * cfg.objective.anneal_steps < total  # the cap is reached during the run ...
+    assert 0.2 * cfg.objective.anneal_steps > 2 * batches_per_epoch  # ... but only after the kill
 
     full = Trainer(cfg).fit(_vae(d, hidden_dims=(32,), latent_dim=8, seed=0), d, out_dir=tmp_path / "a")
     with pytest.raises(Killed):
@@ -363,7 +363,7 @@ def test_fold_in_new_users_beats_popularity():
     train[REV_INTERACTS].edge_index = train[INTERACTS].edge_index.flip(0)
 
     enc = MultVAEEncoder(nu, ni, hidden_dims=(64,), latent_dim=32, seed=0)
-    cfg = TrainConfig(loss="multinomial", epochs=25, batch_size=100, lr=3e-3, eval_every=0, patience=0,
+    cfg = TrainConfig.from_flat(loss="multinomial", epochs=25, batch_size=100, lr=3e-3, eval_every=0, patience=0,
                       anneal_steps=100, anneal_cap=0.2, seed=0)
     Trainer(cfg).fit(enc, train)
     enc.eval()

@@ -131,26 +131,26 @@ def _enc(d):
 
 
 def test_neighbor_training_is_seeded_and_resumes_exactly(data, tmp_path):
-    a = Trainer(TrainConfig(**CFG)).fit(_enc(data), data)
-    b = Trainer(TrainConfig(**CFG)).fit(_enc(data), data)
+    a = Trainer(TrainConfig.from_flat(**CFG)).fit(_enc(data), data)
+    b = Trainer(TrainConfig.from_flat(**CFG)).fit(_enc(data), data)
     assert a.test == b.test and [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     with pytest.raises(Killed):
-        KillAt(TrainConfig(**CFG), at=3).fit(_enc(data), data, out_dir=tmp_path)
-    c = Trainer(TrainConfig(**CFG)).fit(_enc(data), data, out_dir=tmp_path)
+        KillAt(TrainConfig.from_flat(**CFG), at=3).fit(_enc(data), data, out_dir=tmp_path)
+    c = Trainer(TrainConfig.from_flat(**CFG)).fit(_enc(data), data, out_dir=tmp_path)
     assert c.test == a.test
 
 
 def test_neighbor_mode_errors(data):
     mf = MFEncoder(data["user"].num_nodes, data["item"].num_nodes, dim=4)
-    with pytest.raises(TypeError, match="sampled subgraphs"):
-        Trainer(TrainConfig(**CFG)).fit(mf, data)
+    with pytest.raises(ValueError, match="sampled subgraphs"):
+        Trainer(TrainConfig.from_flat(**CFG)).fit(mf, data)
     deep = LightGCNEncoder(data["user"].num_nodes, data["item"].num_nodes, dim=4, num_layers=3)
     with pytest.raises(ValueError, match="hops"):
-        Trainer(TrainConfig(**CFG)).fit(deep, data)
+        Trainer(TrainConfig.from_flat(**CFG)).fit(deep, data)
     with pytest.raises(ValueError, match="neighbor"):
-        TrainConfig(sampling="neighbor", loss="bce")
+        TrainConfig.from_flat(sampling="neighbor", loss="bce")
     with pytest.raises(ValueError, match="sampling"):
-        TrainConfig(sampling="sometimes")
+        TrainConfig.from_flat(sampling="sometimes")
     with pytest.raises(ValueError, match="num_neighbors"):
         NeighborBatches([0])
 

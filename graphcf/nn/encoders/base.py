@@ -19,10 +19,38 @@ class Encoder(nn.Module):
 
     Attributes:
         num_users, num_items: universe sizes the encoder was built for.
+
+    What an encoder can do is declared here, once, and read by the objectives and the trainer
+    (subclasses override the class attributes):
+
+    Class attributes:
+        num_layers: message-passing hops (``0`` for zero-hop encoders); neighbour sampling
+            needs at least this many ``num_neighbors`` entries.
+        supports_sampled_subgraphs: runs on ``LinkNeighborLoader`` subgraphs
+            (``train.sampling: neighbor``).
+        sampling_note: why it does not, shown in the error when ``sampling: neighbor`` is asked for.
+        reg_rows: which rows the objectives' L2 penalty applies to: ``"output"`` (the batch's output
+            rows, the default), ``"ego"`` (the layer-0 ID embeddings of the batch, from
+            :meth:`reg_embeddings`, as LightGCN) or ``"custom"`` (whatever :meth:`reg_embeddings`
+            returns; what an override that does not declare ``reg_rows`` gets).
+        aux_losses: the names of the auxiliary losses its ``forward`` returns in
+            ``UserItemEmbeddings.aux`` (e.g. ``("kl",)``); the objective weights each by name.
     """
 
     num_users: int
     num_items: int
+    num_layers: int = 0
+    supports_sampled_subgraphs: bool = False
+    sampling_note: str = ""
+    reg_rows: str = "output"
+    aux_losses: tuple = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # an encoder that overrides reg_embeddings without saying which rows it returns: "custom" (the
+        # objectives then always ask reg_embeddings, never reuse the output rows)
+        if "reg_embeddings" in cls.__dict__ and "reg_rows" not in cls.__dict__ and cls.reg_rows == "output":
+            cls.reg_rows = "custom"
 
     def __init__(self, num_users: int, num_items: int) -> None:
         super().__init__()
@@ -80,20 +108,20 @@ class Encoder(nn.Module):
     def embed_rows(self, data: HeteroData, users: Tensor, items: Tensor) -> UserItemEmbeddings:
         """Final representations of the rows ``users`` and ``items`` only.
 
-        Returns ``UserItemEmbeddings(user [len(users), d], item [len(items), d], aux_loss)``,
+        Returns ``UserItemEmbeddings(user [len(users), d], item [len(items), d], aux)``,
         rows in the given order (repeats allowed). What a training step needs: the default
         runs the full :meth:`forward` and gathers; graph encoders override it to skip work
         that only other rows need (LightGCN computes its last layer for these rows only).
         """
         emb = self(data)
-        return UserItemEmbeddings(emb.user[users], emb.item[items], emb.aux_loss)
+        return UserItemEmbeddings(emb.user[users], emb.item[items], emb.aux)
 
     def reg_embeddings(self, emb: UserItemEmbeddings, users: Tensor, *items: Tensor) -> Sequence[Tensor]:
         """The batch rows that the L2 penalty applies to.
 
         Default: the output rows ``emb.user[users]``, ``emb.item[i]`` for each item
         tensor. Graph encoders override this to regularise their layer-0 (ego)
-        embeddings instead, as LightGCN and NGCF do; an override gets ``emb`` from
+        embeddings instead, as LightGCN does, and declare ``reg_rows = "ego"``; an override gets ``emb`` from
         :meth:`embed_rows` (batch rows, not whole tables) during training, so it should
         index its own parameters with the global ids ``users`` / ``items``.
         """

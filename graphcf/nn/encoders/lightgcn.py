@@ -105,6 +105,8 @@ class LightGCNEncoder(Encoder):
 
     #: runs on neighbour-sampled subgraphs (:mod:`graphcf.samplers.neighbor`)
     supports_sampled_subgraphs = True
+    #: the L2 penalty applies to the batch's layer-0 embeddings (:meth:`reg_embeddings`)
+    reg_rows = "ego"
 
     def forward(self, data: HeteroData, users: Optional[Tensor] = None) -> UserItemEmbeddings:
         """Final embeddings of all users (or ``users``) and all items after :math:`K` layers.

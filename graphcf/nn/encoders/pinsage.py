@@ -93,6 +93,8 @@ class PinSAGEEncoder(Encoder):
     supports_sampled_subgraphs = False
     sampling_note = ("PinSAGE always trains on mini-batches: the K-hop computation graphs of the batch rows "
                      "over its random-walk neighbourhoods")
+    #: the L2 penalty applies to the batch's ID embeddings (:meth:`reg_embeddings`)
+    reg_rows = "ego"
 
     def __init__(self, num_users: int, num_items: int, dim: int = 64, num_layers: int = 2,
                  hidden_dim: Optional[int] = None, num_neighbors: int = 10, num_walks: int = 50,

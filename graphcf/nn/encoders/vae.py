@@ -296,7 +296,9 @@ class _MultAutoencoder(Encoder):
                 raise IndexError(f"{type(self).__name__}: user index out of range 0..{self.num_users - 1}")
             rows = _gather_rows(crow, col, users)
         h, kl_sum = self._encode_chunks(rows)
-        return UserItemEmbeddings(self._with_one(h), self.item_embeddings(), self._aux_loss(kl_sum, rows.num_rows))
+        aux = self._aux_loss(kl_sum, rows.num_rows)
+        return UserItemEmbeddings(self._with_one(h), self.item_embeddings(),
+                                  None if aux is None else {self.aux_name: aux})
 
     def encode_history(self, rows: Any) -> Tensor:
         r"""Fold-in: representations :math:`[\mathbf{h}_u | 1]` ``[B, h+1]`` of users given by their history.
@@ -364,6 +366,10 @@ class MultVAEEncoder(_MultAutoencoder):
             return mu + eps * torch.exp(0.5 * logvar), kl
         return mu, kl
 
+    #: name of the auxiliary loss (the objective anneals the weight of ``kl``)
+    aux_name = "kl"
+    aux_losses = ("kl",)
+
     def _aux_loss(self, kl_sum: Optional[Tensor], num_rows: int) -> Optional[Tensor]:
         if kl_sum is None:
             return self.in_bias.new_zeros(())
@@ -384,9 +390,8 @@ class MultDAEEncoder(_MultAutoencoder):
         \Omega = \lambda \sum_{l} \lVert \mathbf{W}_l \rVert_F^2,
 
     (the authors used :math:`\lambda = 0.01 / \text{batch size}`, i.e. ``2e-5`` for batches
-    of 500 users). :class:`~graphcf.objectives.MultinomialObjective` multiplies the
-    ``aux_loss`` by its annealed :math:`\beta`, so train with ``anneal_steps=0,
-    anneal_cap=1.0`` (:math:`\beta \equiv 1`) to get the paper's objective.
+    of 500 users). It is named ``l2`` in ``aux``: the objectives add it with weight 1 (or
+    ``aux_weights["l2"]``); only the ``kl`` term of Mult-VAE follows the annealed :math:`\beta`.
 
     Args:
         num_users, num_items: universe sizes.
@@ -408,6 +413,10 @@ class MultDAEEncoder(_MultAutoencoder):
 
     def _latent(self, enc: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         return enc, None
+
+    #: name of the auxiliary loss (weight 1 unless ``aux_weights`` says otherwise)
+    aux_name = "l2"
+    aux_losses = ("l2",)
 
     def _aux_loss(self, kl_sum: Optional[Tensor], num_rows: int) -> Optional[Tensor]:
         if self.lam <= 0:

@@ -1,42 +1,32 @@
-"""Training objectives: what a mini-batch is and how its loss is computed.
-
-An objective owns the batch construction (which uses a sampler) and the loss (a pure
-function from :mod:`graphcf.losses`). The :class:`~graphcf.train.Trainer` only runs
-the loop, so one trainer serves pairwise (BPR), pointwise (NCF's log loss with sampled
-negatives) and user-row (Mult-VAE's multinomial likelihood) models alike.
-
-Every objective has a small ``state_dict`` (e.g. the KL-annealing step counter), saved
-in the trainer's checkpoint so a resumed run continues the same schedule.
-"""
+"""The pairwise objectives: BPR, PinSAGE's max-margin loss and a sampled softmax over (user, positive,
+negatives) triples, on the full graph or on neighbour-sampled subgraphs; their settings and registry entries."""
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphcf.data.build import num_users_items, train_edge_index, user_item_csr
-from graphcf.losses import (PAIR_LOSSES, bce_loss, bpr_loss, l2_reg, margin_loss, multinomial_nll,
-                            sampled_softmax_loss)
+from graphcf.losses import PAIR_LOSSES, bpr_loss, l2_reg, margin_loss, sampled_softmax_loss
 from graphcf.nn.encoders.base import Encoder
-from graphcf.nn.sparse import csr_row_positions
 from graphcf.nn.scorers import Scorer
+from graphcf.nn.sparse import csr_row_positions
+from graphcf.objectives.base import Batch, Objective, register_objective
+from graphcf.objectives.negatives import NEGATIVE_SAMPLERS, NegativeSettings
 from graphcf.samplers.negative import PopularityNegativeSampler, UniformNegativeSampler
 from graphcf.typing import ITEM, USER
 
-Batch = Tuple[Tensor, ...]
-
-#: the easy-negative samplers of the pairwise losses (``TrainConfig.sampler``; ``graphcf train --negatives``
-#: adds ``ppr``, which sets ``hard_negatives`` instead)
-EASY_SAMPLERS = ("uniform", "popularity", "shared")
-
 logger = logging.getLogger(__name__)
+
+__all__ = ["PairBatch", "pair_loss", "PairwiseObjective", "NeighborPairwiseObjective", "PairwiseSettings",
+           "BPRSettings", "MarginSettings", "SoftmaxSettings"]
 
 
 def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
@@ -46,47 +36,10 @@ def _pair_scores(scorer: Scorer, u: Tensor, items_emb: Tensor) -> Tensor:
     return scorer.score_many(u, items_emb)
 
 
-def _default_reg_rows(encoder: Encoder) -> bool:
-    """Whether ``encoder`` regularises its output rows (does not override ``reg_embeddings``)."""
-    return type(encoder).reg_embeddings is Encoder.reg_embeddings
-
-
 def _graph_fingerprint(edge_index: Tensor, num_users: int, num_items: int) -> list:
     """A cheap identity of a training graph (sizes and two order-free sums of its edge keys), for caches."""
     key = edge_index[0].long() * num_items + edge_index[1].long()
     return [int(num_users), int(num_items), int(key.numel()), int(key.sum()), int((key * key % 1_000_000_007).sum())]
-
-
-def anneal_beta(step: int, total_steps: int, cap: float) -> float:
-    r"""Linear KL annealing (Liang et al. 2018): :math:`\beta = \min(\text{cap}, \text{step} / \text{total})`."""
-    if total_steps <= 0:
-        return cap
-    return min(cap, step / total_steps)
-
-
-class Objective:
-    """Base class; subclasses implement :meth:`batches` and :meth:`loss`."""
-
-    def setup(self, data: HeteroData) -> None:
-        """Build samplers / caches for this training graph (called once per fit)."""
-
-    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        raise NotImplementedError
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by the trainer before each epoch's batches (1-based; schedules such as a curriculum)."""
-
-    def num_rows(self, batch: Batch) -> int:
-        return int(batch[0].numel())
-
-    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
-        raise NotImplementedError
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        pass
 
 
 class PairBatch(NamedTuple):
@@ -192,8 +145,8 @@ class PairwiseObjective(Objective):
             raise ValueError(f"PairwiseObjective: reg_negatives must be 'sum' or 'mean', got {reg_negatives!r}")
         if pair_sampling not in ("edge", "user"):
             raise ValueError(f"PairwiseObjective: pair_sampling must be 'edge' or 'user', got {pair_sampling!r}")
-        if sampler not in EASY_SAMPLERS:
-            raise ValueError(f"PairwiseObjective: sampler must be one of {EASY_SAMPLERS}, got {sampler!r}")
+        if sampler not in NEGATIVE_SAMPLERS:
+            raise ValueError(f"PairwiseObjective: sampler must be one of {list(NEGATIVE_SAMPLERS)}, got {sampler!r}")
         if loss not in PAIR_LOSSES:
             raise ValueError(f"PairwiseObjective: loss must be one of {PAIR_LOSSES}, got {loss!r}")
         if hard_negatives < 0 or curriculum_every < 1:
@@ -343,7 +296,7 @@ class PairwiseObjective(Objective):
         loss = pair_loss(self.loss_name, s_pos, s_neg, mask, margin=self.margin, temperature=self.temperature)
         if self.reg > 0:
             # the default reg_embeddings are exactly the rows gathered above: reuse them
-            if _default_reg_rows(encoder):
+            if encoder.reg_rows == "output":
                 rows = (u, p, e_shared, n) if n_shared else (u, p, n)
                 rows = tuple(r for r in rows if r.numel())
             else:
@@ -351,8 +304,7 @@ class PairwiseObjective(Objective):
                 rows = encoder.reg_embeddings(emb, users, *items)
             m = neg.shape[1] if neg.dim() == 2 and neg.numel() else 1
             loss = loss + self.reg * self._gathered_penalty(rows, m, len(users))
-        if emb.aux_loss is not None:
-            loss = loss + emb.aux_loss
+        loss = self.add_aux(loss, emb)
         return loss
 
     def _gathered_penalty(self, rows: Sequence[Tensor], m: int, batch_size: int) -> Tensor:
@@ -382,7 +334,7 @@ class PairwiseObjective(Objective):
             s_neg = s_neg.squeeze(1)
         loss = pair_loss(self.loss_name, s_pos, s_neg, None, margin=self.margin, temperature=self.temperature)
         if self.reg > 0:
-            rows = [emb.user, emb.item] if _default_reg_rows(encoder) else list(encoder.reg_embeddings(emb, uu, ui))
+            rows = [emb.user, emb.item] if encoder.reg_rows == "output" else list(encoder.reg_embeddings(emb, uu, ui))
             if len(rows) == 2 and rows[0].shape[0] == len(uu) and rows[1].shape[0] == len(ui):
                 # one row per unique id: weight each by its count in the batch
                 w_neg = 1.0 / m if self.reg_negatives == "mean" and m > 1 else 1.0
@@ -393,8 +345,7 @@ class PairwiseObjective(Objective):
             else:  # an override that does not return one row per id: ask it for the batch's rows
                 penalty = self._gathered_penalty(list(encoder.reg_embeddings(emb, users, pos, neg)), m, bsz)
             loss = loss + self.reg * penalty
-        if emb.aux_loss is not None:
-            loss = loss + emb.aux_loss
+        loss = self.add_aux(loss, emb)
         return loss
 
 
@@ -433,18 +384,22 @@ class NeighborPairwiseObjective(Objective):
     def num_rows(self, batch: Batch) -> int:
         return int(batch[0][USER].src_index.numel())
 
+    def check_encoder(self, encoder: Encoder) -> None:
+        """``encoder`` must declare ``supports_sampled_subgraphs`` and have at most ``len(num_neighbors)`` layers."""
+        if not encoder.supports_sampled_subgraphs:
+            note = encoder.sampling_note
+            raise ValueError(f"{type(encoder).__name__} does not run on sampled subgraphs; use sampling='full'"
+                             + (f" ({note})" if note else ""))
+        depth = int(encoder.num_layers)
+        if len(self.loader.num_neighbors) < depth:
+            raise ValueError(f"num_neighbors {self.loader.num_neighbors} samples {len(self.loader.num_neighbors)} hops "
+                             f"but {type(encoder).__name__} has {depth} layers")
+
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         from graphcf.samplers.neighbor import batch_triples
 
         (sub,) = batch
-        if not getattr(encoder, "supports_sampled_subgraphs", False):
-            note = getattr(encoder, "sampling_note", "")
-            raise TypeError(f"{type(encoder).__name__} does not run on sampled subgraphs; use sampling='full'"
-                            + (f" ({note})" if note else ""))
-        depth = getattr(encoder, "num_layers", 0)
-        if len(self.loader.num_neighbors) < depth:
-            raise ValueError(f"num_neighbors {self.loader.num_neighbors} samples {len(self.loader.num_neighbors)} hops "
-                             f"but {type(encoder).__name__} has {depth} layers")
+        self.check_encoder(encoder)
         users, pos, neg = batch_triples(sub)
         gu, gp, gn = sub[USER].n_id[users], sub[ITEM].n_id[pos], sub[ITEM].n_id[neg]
         valid = ~self.positives.is_positive(gu.repeat_interleave(neg.size(1)), gn.flatten()).view_as(gn)
@@ -452,132 +407,93 @@ class NeighborPairwiseObjective(Objective):
         u, p, n = emb.user[users], emb.item[pos], emb.item[neg]
         loss = bpr_loss(_pair_scores(scorer, u, p), _pair_scores(scorer, u, n), mask=valid)
         if self.reg > 0:
-            rows = (u, p, n) if _default_reg_rows(encoder) else encoder.reg_embeddings(emb, gu, gp, gn)
+            rows = (u, p, n) if encoder.reg_rows == "output" else encoder.reg_embeddings(emb, gu, gp, gn)
             loss = loss + self.reg * l2_reg(*rows, batch_size=len(users))
-        if emb.aux_loss is not None:
-            loss = loss + emb.aux_loss
+        loss = self.add_aux(loss, emb)
         return loss
 
 
-class PointwiseObjective(Objective):
-    r"""NCF's pointwise log loss (He et al., WWW 2017): each epoch pairs every training
-    positive with ``num_negatives`` fresh uniform negatives (label 0), shuffled together.
+@dataclass
+class PairwiseSettings(NegativeSettings):
+    r"""Settings of the pairwise objectives (their negatives: :class:`NegativeSettings`).
 
-    .. math::
-        \mathcal{L} = -\sum_{(u,i) \in \mathcal{Y}} \log \sigma(\hat y_{ui})
-                      -\sum_{(u,j) \in \mathcal{Y}^-} \log(1 - \sigma(\hat y_{uj}))
-
-    averaged over the batch. Args: ``num_negatives`` (paper: 4), ``reg`` (L2 on the batch rows).
+    Args:
+        reg: :math:`\lambda`, weight of the L2 penalty :func:`~graphcf.losses.l2_reg` on the batch rows the
+            encoder declares (``Encoder.reg_rows``). (default: ``1e-4``)
+        pair_sampling: ``"edge"`` (every training edge once per epoch, RecBole) or ``"user"`` (``|E|`` draws
+            of a uniform user, then one of their positives, as the official LightGCN / NGCF code).
+        reg_negatives: ``"sum"`` (every per-positive negative's L2) or ``"mean"`` (their mean: the official
+            1-negative BPR's L2 term in expectation). (default: ``"sum"``)
     """
 
-    def __init__(self, num_negatives: int = 4, reg: float = 0.0) -> None:
-        self.num_negatives = num_negatives
-        self.reg = reg
+    reg: float = 1e-4
+    pair_sampling: str = "edge"
+    reg_negatives: str = "sum"
 
-    def setup(self, data: HeteroData) -> None:
-        nu, ni = num_users_items(data)
-        self.sampler = UniformNegativeSampler(train_edge_index(data), nu, ni)
-
-    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        ei = train_edge_index(data)
-        r = self.num_negatives
-        neg_users = ei[0].repeat_interleave(r)
-        neg_items = self.sampler.sample(neg_users, 1, generator=generator)
-        users = torch.cat([ei[0], neg_users])
-        items = torch.cat([ei[1], neg_items])
-        labels = torch.cat([torch.ones(ei.size(1)), torch.zeros(len(neg_users))])
-        perm = torch.randperm(len(users), generator=generator)
-        for idx in perm.split(batch_size):
-            yield users[idx], items[idx], labels[idx]
-
-    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
-        users, items, labels = batch
-        emb = encoder(data)
-        u, i = emb.user[users], emb.item[items]
-        loss = bce_loss(scorer(u, i), labels)
-        if self.reg > 0:
-            loss = loss + self.reg * l2_reg(*encoder.reg_embeddings(emb, users, items), batch_size=len(users))
-        if emb.aux_loss is not None:
-            loss = loss + emb.aux_loss
-        return loss
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        if self.reg < 0:
+            raise ValueError(f"{name}.reg must be >= 0, got {self.reg}")
+        if self.reg_negatives not in ("sum", "mean"):
+            raise ValueError(f"{name}.reg_negatives must be 'sum' or 'mean', got {self.reg_negatives!r}")
+        if self.pair_sampling not in ("edge", "user"):
+            raise ValueError(f"{name}.pair_sampling must be 'edge' or 'user', got {self.pair_sampling!r}")
 
 
-class MultinomialObjective(Objective):
-    r"""Mult-VAE / Mult-DAE (Liang et al., WWW 2018): batches of users, multinomial
-    log-likelihood of each user's training row, plus :math:`\beta` times the encoder's
-    auxiliary loss (the KL term), with :math:`\beta = \min(\text{cap}, t / T)` after
-    :math:`t` updates, :math:`T` = ``anneal_steps`` (paper: 200,000 and cap 0.2, so
-    :math:`\beta` grows linearly and reaches the cap after ``cap * anneal_steps`` updates).
+@dataclass
+class BPRSettings(PairwiseSettings):
+    """Settings of ``bpr`` (Rendle et al. 2009): :class:`PairwiseSettings`; the only objective that also
+    trains on neighbour-sampled subgraphs (uniform negatives, edge pairs, no hard negatives)."""
 
-    .. math::
-        \mathcal{L} = -\frac{1}{B}\sum_u \sum_i x_{ui} \log \operatorname{softmax}(\hat{\mathbf{y}}_u)_i
-        + \beta \, \mathrm{KL}
+    def check_training(self, sampling: str) -> None:
+        if sampling == "full":
+            return
+        if sampling != "neighbor":
+            raise ValueError(f"sampling must be 'full' or 'neighbor', got {sampling!r}")
+        if self.sampler != "uniform" or self.hard_negatives:
+            raise ValueError("sampling='neighbor' trains BPR with uniform negatives only "
+                             f"(got sampler={self.sampler!r}, hard_negatives={self.hard_negatives})")
+        for key, default in (("pair_sampling", "edge"), ("reg_negatives", "sum")):
+            if getattr(self, key) != default:  # would be silently ignored there
+                raise ValueError(f"objective.{key}={getattr(self, key)!r} applies to full-graph training only "
+                                 "(sampling='neighbor' samples edges and sums the L2)")
 
-    The step counter is part of :meth:`state_dict`, so resumed runs keep the schedule.
-    """
 
-    def __init__(self, anneal_steps: int = 200_000, anneal_cap: float = 0.2) -> None:
-        self.anneal_steps = anneal_steps
-        self.anneal_cap = anneal_cap
-        self.step = 0
+@dataclass
+class MarginSettings(PairwiseSettings):
+    r"""Settings of ``margin`` (PinSAGE's max-margin loss). Args: ``margin``: :math:`\Delta` (default ``0.1``)."""
 
-    def setup(self, data: HeteroData) -> None:
-        nu, ni = num_users_items(data)
-        self.rows = user_item_csr(train_edge_index(data), nu, ni)
-        deg = self.rows.crow_indices().diff()
-        self.users_with_items = torch.nonzero(deg > 0).flatten()
+    margin: float = 0.1
 
-    def batches(self, data: HeteroData, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        users = self.users_with_items[torch.randperm(len(self.users_with_items), generator=generator)]
-        for b in users.split(batch_size):
-            yield (b,)
 
-    @property
-    def beta(self) -> float:
-        return anneal_beta(self.step, self.anneal_steps, self.anneal_cap)
+@dataclass
+class SoftmaxSettings(PairwiseSettings):
+    r"""Settings of ``softmax`` (sampled softmax). Args: ``temperature``: :math:`\tau` (default ``1.0``)."""
 
-    def _entries(self, users: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """``(local row, item, value)`` of the nonzeros of the training rows of ``users`` (batch order).
+    temperature: float = 1.0
 
-        Gathered from the CSR arrays: torch has no ``index_select`` for sparse CSR tensors.
-        """
-        crow, col, val = self.rows.crow_indices(), self.rows.col_indices(), self.rows.values()
-        users = users.to(crow.device).long()
-        start = crow[users]
-        counts = crow[users + 1] - start
-        total = int(counts.sum())
-        local = torch.repeat_interleave(torch.arange(len(users), device=crow.device), counts, output_size=total)
-        first = torch.cumsum(counts, 0) - counts  # position of each row's first entry in the batch
-        idx = start[local] + torch.arange(total, device=crow.device) - first[local]
-        return local, col[idx], val[idx]
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ValueError(f"SoftmaxSettings.temperature must be > 0, got {self.temperature}")
 
-    def _sparse_target(self, users: Tensor, like: Tensor) -> Tensor:
-        """The ``[B, I]`` training rows of ``users`` as a sparse COO tensor on ``like``'s device."""
-        local, item, val = self._entries(users)
-        return torch.sparse_coo_tensor(torch.stack([local, item]).to(like.device), val.to(like.device, like.dtype),
-                                       (len(users), self.rows.shape[1]), check_invariants=False)
 
-    def _target(self, users: Tensor, like: Tensor) -> Tensor:
-        """Dense ``[B, I]`` training rows of ``users``, dtype/device of ``like`` (a reference for tests)."""
-        local, item, val = self._entries(users)
-        target = torch.zeros(len(users), self.rows.shape[1], dtype=like.dtype, device=like.device)
-        target[local.to(like.device), item.to(like.device)] = val.to(like.device, like.dtype)
-        return target
+def _build_pairwise(s: PairwiseSettings, sampling: str, num_neighbors: Tuple[int, ...], loss: str) -> Objective:
+    if sampling == "neighbor":
+        return NeighborPairwiseObjective(num_neighbors, s.num_negatives, s.reg)
+    return PairwiseObjective(s.num_negatives, s.reg, sampler=s.sampler, popularity_alpha=s.popularity_alpha,
+                             hard_negatives=s.hard_negatives, curriculum=s.curriculum,
+                             curriculum_every=s.curriculum_every, ppr_band=s.ppr_band or None,
+                             ppr_alpha=s.ppr_alpha, ppr_iters=s.ppr_iters, ppr_cache=s.ppr_cache or None,
+                             loss=loss, margin=getattr(s, "margin", 0.1),
+                             temperature=getattr(s, "temperature", 1.0), pair_sampling=s.pair_sampling,
+                             reg_negatives=s.reg_negatives)
 
-    def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
-        (users,) = batch
-        emb = encoder(data, users=users)
-        logits = scorer.score_all(emb.user, emb.item)
-        loss = multinomial_nll(logits, self._sparse_target(users, logits))
-        if emb.aux_loss is not None:
-            loss = loss + self.beta * emb.aux_loss
-        if encoder.training:
-            self.step += 1
-        return loss
 
-    def state_dict(self) -> Dict[str, Any]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.step = int(state.get("step", 0))
-
+register_objective("bpr", BPRSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "bpr"),
+                   "BPR (Rendle et al. 2009): -log sigmoid(s_ui - s_uj), L2 on the batch rows")
+register_objective("margin", MarginSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "margin"),
+                   "PinSAGE's max-margin loss: max(0, s_uj - s_ui + margin)")
+register_objective("softmax", SoftmaxSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "softmax"),
+                   "sampled softmax over the positive and the negatives, scores / temperature")
