@@ -9,7 +9,8 @@ Protocol
     * Data: every rating of ``u.data`` is an implicit interaction (943 users, 1682 items).
     * Split: :func:`graphcf.data.split.leave_one_out` (seed 0): each user's latest
       interaction is test, the second latest validation, the rest train.
-    * Evaluation: :func:`graphcf.evaluate.ncf_protocol`, the held-out item ranked among
+    * Evaluation: :class:`graphcf.evaluators.NCFEvaluator` on graphcf's :class:`~graphcf.train.Trainer`
+      (the NCF protocol, :func:`graphcf.evaluate.ncf_protocol_model`), the held-out item ranked among
       99 sampled items the user never interacted with in *any* split
       (:func:`graphcf.evaluate.sample_ncf_negatives`, seeded; separate negatives for
       validation and test); HR@10 and NDCG@10, ties counted against the positive.
@@ -32,7 +33,7 @@ checked); logs go to stderr.
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import json
 import logging
 import math
@@ -49,12 +50,14 @@ sys.path.insert(0, str(REPO))
 
 from graphcf.data import encode, read_movielens, split_edge_index, to_heterodata, train_edge_index  # noqa: E402
 from graphcf.data.split import leave_one_out  # noqa: E402
-from graphcf.evaluate import ncf_protocol, sample_ncf_negatives  # noqa: E402
+from graphcf.evaluate import sample_ncf_negatives  # noqa: E402
+from graphcf.evaluators import NCFEvaluator  # noqa: E402
+from graphcf.model import FactorModel  # noqa: E402
 from graphcf.nn.encoders.base import Encoder  # noqa: E402
 from graphcf.nn.encoders.ncf import GMFEncoder, MLPEncoder, NeuMFEncoder, mlp_embedding_dim  # noqa: E402
 from graphcf.nn.scorers import Scorer  # noqa: E402
 from graphcf.nn.scorers_ncf import GMFScorer, MLPScorer, NeuMFScorer, neumf_from_pretrained  # noqa: E402
-from graphcf.train import TrainConfig  # noqa: E402
+from graphcf.train import Trainer, TrainConfig  # noqa: E402
 
 logger = logging.getLogger("bench_ncf")
 
@@ -110,71 +113,31 @@ class Result:
     history: List[float] = field(default_factory=list)
 
 
-@torch.no_grad()
-def evaluate(encoder: Encoder, scorer: Scorer, data: Any, es: EvalSet) -> Dict[str, float]:
-    encoder.eval()
-    scorer.eval()
-    emb = encoder(data)
-    return ncf_protocol(emb.user, emb.item, scorer, es.users, es.pos, es.neg, ks=(10,))
-
-
 def fit(name: str, factors: int, encoder: Encoder, scorer: Scorer, data: Any, val: EvalSet, test: EvalSet,
         cfg: TrainConfig, patience: int, eval_initial: bool = False) -> Tuple[Result, Dict[str, Any]]:
-    """Train with early stopping on validation HR@10; return the result and the best state."""
+    """Train on graphcf's Trainer with the NCF evaluator: early stopping on validation HR@10 (the epoch-0
+    model a candidate too with ``eval_initial``), the best state restored, test HR@10 / NDCG@10."""
     t0 = time.perf_counter()
-    params = [p for p in list(encoder.parameters()) + list(scorer.parameters()) if p.requires_grad]
-    objective = cfg.make_objective()
-    objective.setup(data)
-    opt = cfg.make_optimizer(params)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    evaluator = NCFEvaluator(ks=(10,))
+    evaluator.set_eval_set("val", val.users, val.pos, val.neg)
+    evaluator.set_eval_set("test", test.users, test.pos, test.neg)
+    cfg = dataclasses.replace(cfg, eval_every=1, patience=patience, metric="hr@10", ks=(10,))
+    model = FactorModel(encoder, scorer)  # trains encoder and scorer in place
+    out = Trainer(cfg, evaluator=evaluator).fit(model, data, validate_initial=eval_initial)
     res = Result(name, factors)
-
-    def snapshot() -> Dict[str, Any]:
-        return {"encoder": copy.deepcopy(encoder.state_dict()), "scorer": copy.deepcopy(scorer.state_dict())}
-
-    best_hr, best_state, bad = -1.0, snapshot(), 0
-    if eval_initial:
-        best_hr = evaluate(encoder, scorer, data, val)["hr@10"]
-        res.history.append(best_hr)
-        logger.info("%s F=%d epoch 0 val hr@10 %.4f", name, factors, best_hr)
-    for epoch in range(1, cfg.epochs + 1):
-        encoder.train()
-        scorer.train()
-        total, n = 0.0, 0
-        for batch in objective.batches(data, cfg.batch_size, gen):
-            loss = objective.loss(encoder, scorer, data, batch)
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"{name} F={factors}: loss {loss.item()} at epoch {epoch}")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(batch[0])
-            n += len(batch[0])
-        hr = evaluate(encoder, scorer, data, val)["hr@10"]
-        res.history.append(hr)
-        res.epochs_run = epoch
-        if hr > best_hr:
-            best_hr, res.best_epoch, bad, best_state = hr, epoch, 0, snapshot()
-        else:
-            bad += 1
-        logger.info("%s F=%d epoch %d loss %.4f val hr@10 %.4f (best %.4f @ %d) %.0fs", name, factors, epoch,
-                    total / max(n, 1), hr, best_hr, res.best_epoch, time.perf_counter() - t0)
-        if bad >= patience > 0:
-            break
-    encoder.load_state_dict(best_state["encoder"])
-    scorer.load_state_dict(best_state["scorer"])
-    t = evaluate(encoder, scorer, data, test)
-    res.hr, res.ndcg, res.val_hr = t["hr@10"], t["ndcg@10"], best_hr
+    res.history = [h["val/hr@10"] for h in out.history if "val/hr@10" in h]
+    res.best_epoch, res.epochs_run = out.best_epoch, max(h["epoch"] for h in out.history)
+    res.hr, res.ndcg, res.val_hr = out.test["hr@10"], out.test["ndcg@10"], out.val["hr@10"]
     res.seconds = time.perf_counter() - t0
     logger.info("%s F=%d: test hr@10 %.4f ndcg@10 %.4f (best epoch %d, %.0fs)", name, factors, res.hr, res.ndcg,
                 res.best_epoch, res.seconds)
-    return res, best_state
+    return res, model.state_dict()
 
 
 def run_factor(f: int, data: Any, val: EvalSet, test: EvalSet, args: argparse.Namespace) -> List[Result]:
     nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
-    adam = TrainConfig.from_flat(epochs=args.epochs, batch_size=256, lr=1e-3, reg=0.0, num_negatives=4, loss="bce",
-                       optimizer="adam", seed=args.seed, eval_every=0, patience=0)
+    adam = TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3, loss="bce", objective={"num_negatives": 4, "reg": 0.0},
+                       optimizer="adam", seed=args.seed)
     out: List[Result] = []
 
     torch.manual_seed(args.seed)
@@ -208,8 +171,8 @@ def run_factor(f: int, data: Any, val: EvalSet, test: EvalSet, args: argparse.Na
     tried: List[str] = []
     for lr in args.sgd_lrs:
         enc, sc = neumf_from_pretrained(gmf_enc, gmf_sc, mlp3[0], mlp3[1], alpha=0.5)
-        sgd = TrainConfig.from_flat(epochs=args.epochs, batch_size=256, lr=lr, reg=0.0, num_negatives=4, loss="bce",
-                          optimizer="sgd", seed=args.seed, eval_every=0, patience=0)
+        sgd = TrainConfig(epochs=args.epochs, batch_size=256, lr=lr, loss="bce", objective={"num_negatives": 4, "reg": 0.0},
+                          optimizer="sgd", seed=args.seed)
         r, _ = fit(f"NeuMF-pre(lr={lr:g})", f, enc, sc, data, val, test, sgd, args.patience, eval_initial=True)
         tried.append(f"{lr:g}: {r.val_hr:.3f}")
         if best is None or r.val_hr > best[1].val_hr:

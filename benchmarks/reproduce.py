@@ -29,7 +29,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphcf.config import dataclass_from  # noqa: E402
 from graphcf.data.build import has_split  # noqa: E402
 from graphcf.data.loaders import load_lightgcn_dir, load_triples_dir  # noqa: E402
 from graphcf.data.source import with_validation  # noqa: E402

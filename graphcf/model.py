@@ -65,14 +65,23 @@ class Ranker:
 class FactorRanker(Ranker):
     """A :class:`Ranker` over precomputed user and item representations and a scorer."""
 
-    def __init__(self, user: Tensor, item: Tensor, scorer: Scorer) -> None:
+    def __init__(self, user: Tensor, item: Tensor, scorer: Scorer, user_ids: Optional[Tensor] = None,
+                 num_users: Optional[int] = None) -> None:
         self.user, self.item, self.scorer = user, item, scorer
-        self.num_users, self.num_items = int(user.shape[0]), int(item.shape[0])
+        self.user_ids = user_ids  # sorted global ids of ``user``'s rows, when it holds a subset
+        self.num_users = int(num_users if num_users is not None else user.shape[0])
+        self.num_items = int(item.shape[0])
         self.pair_cost = max(1, int(scorer.pair_cost))
         self.device, self.element_size = user.device, max(4, item.element_size())
 
     def user_rows(self, users: Tensor) -> Tensor:
         """``user[users]``; a view (no copy) when ``users`` is a sorted run of consecutive ids."""
+        if self.user_ids is not None:  # a subset of users: their local rows
+            pos = torch.searchsorted(self.user_ids, users)
+            if bool((pos >= len(self.user_ids)).any()) or not torch.equal(self.user_ids[pos.clamp_max(
+                    len(self.user_ids) - 1)], users):
+                raise ValueError("FactorRanker: scored users outside the subset it was prepared for")
+            return self.user[pos]
         n = users.numel()
         if n:
             first, last = int(users[0]), int(users[-1])
@@ -132,8 +141,9 @@ class Recommender(nn.Module):
         return torch.device("cpu")
 
     # -- scoring --------------------------------------------------------------
-    def ranker(self, data: HeteroData) -> Ranker:  # pragma: no cover - abstract
-        """Prepare scoring on ``data`` (in eval mode, without autograd) and return a :class:`Ranker`."""
+    def ranker(self, data: HeteroData, users: Optional[Tensor] = None) -> Ranker:  # pragma: no cover - abstract
+        """Prepare scoring on ``data`` (in eval mode, without autograd) and return a :class:`Ranker`; with
+        ``users``, only those users need to be scorable (a model may then skip work for the others)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -161,7 +171,7 @@ class Recommender(nn.Module):
             raise ValueError(f"topk: k must be >= 1, got {k}")
         k = min(int(k), ni)
         device = self.device
-        ranker = self.ranker(data)
+        ranker = self.ranker(data, users=torch.unique(users).to(device))
         edges = [split_edge_index(data, s) for s in exclude_splits]
         csr = user_item_csr(torch.cat(edges, dim=1) if edges else train_edge_index(data)[:, :0], nu, ni)
         crow, col = csr.crow_indices(), csr.col_indices()
@@ -203,14 +213,18 @@ class FactorModel(Recommender):
         self.encoder.fit_statistics(data)
 
     @torch.no_grad()
-    def ranker(self, data: HeteroData) -> FactorRanker:
+    def ranker(self, data: HeteroData, users: Optional[Tensor] = None) -> FactorRanker:
+        """The encoder's tables on ``data``; with ``users`` (sorted, unique), only their rows are embedded
+        (``encoder(data, users=users)``: Mult-VAE encodes just those rows; a graph encoder still propagates)."""
         was = self.training
         self.eval()
         try:
-            emb = self.encoder(data)
+            emb = self.encoder(data, users=users)
         finally:
             self.train(was)
-        return FactorRanker(emb.user, emb.item, self.scorer)
+        if users is None:
+            return FactorRanker(emb.user, emb.item, self.scorer)
+        return FactorRanker(emb.user, emb.item, self.scorer, user_ids=users, num_users=self.num_users)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """Also accepts the older ``{"encoder": ..., "scorer": ...}`` checkpoint layout."""
@@ -257,7 +271,7 @@ class TrainingFreeModel(Recommender):
         raise NotImplementedError
 
     @torch.no_grad()
-    def ranker(self, data: HeteroData) -> Ranker:
+    def ranker(self, data: HeteroData, users: Optional[Tensor] = None) -> Ranker:
         return _RowRanker(self, self.training_rows(data))
 
 

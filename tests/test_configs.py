@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphcf.config import coerce_kwargs, dataclass_from, load_config
+from graphcf.config import coerce_kwargs, load_config
 from graphcf.models import build_model, default_train_args
 from graphcf.train import TrainConfig
 

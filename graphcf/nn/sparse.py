@@ -77,8 +77,9 @@ def bipartite_sym_norm(edge_index: Tensor, edge_weight: Optional[Tensor], size: 
 def _mm(a: Tensor, x: Tensor) -> Tensor:
     """``a @ x`` for a sparse CSR ``a`` into a fresh output: ``addmm(out=, beta=0)`` skips the
     zero-fill and the result copy that ``torch.mm`` / ``torch.sparse.mm`` do around the MKL
-    kernel (30-40% faster per product on Gowalla, measured on this project's CPU)."""
-    if a.layout != torch.sparse_csr or x.dim() != 2:
+    kernel (30-40% faster per product on Gowalla, measured on this project's CPU). Elsewhere (CUDA,
+    MPS) the portable ``torch.sparse.mm``."""
+    if a.layout != torch.sparse_csr or x.dim() != 2 or a.device.type != "cpu":
         return torch.sparse.mm(a, x)
     out = x.new_empty(a.shape[0], x.shape[1])
     return torch.addmm(out, a, x, beta=0, out=out)
@@ -400,8 +401,8 @@ def _crow(row: Tensor, n: int) -> Tensor:
 
 
 def _csr_tensor(crow: Tensor, col: Tensor, val: Tensor, shape: Tuple[int, ...]) -> Tensor:
-    # int32 indices when they fit: the MKL kernel converts int64 indices on every product
-    if max(val.numel(), *shape) < 2**31 - 1:
+    # int32 indices when they fit: the MKL kernel converts int64 indices on every product (CPU only)
+    if val.device.type == "cpu" and max(val.numel(), *shape) < 2**31 - 1:
         crow, col = crow.to(torch.int32), col.to(torch.int32)
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")

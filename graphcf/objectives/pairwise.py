@@ -3,6 +3,7 @@ negatives) triples, on the full graph or on neighbour-sampled subgraphs; their s
 from __future__ import annotations
 
 import json
+import os
 import logging
 import time
 from dataclasses import dataclass

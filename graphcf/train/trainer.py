@@ -120,6 +120,7 @@ class Trainer:
         log_splits: Sequence[str] = (),
         init_from: Optional[PathLike] = None,
         keep_every: int = 0,
+        validate_initial: bool = False,
     ) -> TrainResult:
         """Fit ``model`` on ``data``'s training edges; validate on ``val``, report ``test``.
 
@@ -134,6 +135,8 @@ class Trainer:
                 optimiser, generator, RNG, objective and schedule states, history, best model so far;
                 the patience counters start again). Ignored when ``out_dir`` holds a checkpoint.
             keep_every: also keep every ``keep_every``-th epoch's checkpoint (``checkpoints/epoch_NNNN.pt``).
+            validate_initial: also validate the model before the first epoch, as a candidate "epoch 0"
+                (a pretrained model, e.g. NeuMF fused from GMF and MLP, may already be the best).
         """
         cfg = self.config
         model = as_model(model, scorer)
@@ -158,7 +161,7 @@ class Trainer:
             best_epoch = 0
         elif cfg.epochs > 0:
             best_epoch, history = self._train(model, data, data_dev, device, ckpt, resume, log_splits, init_from,
-                                              use_val)
+                                              use_val, validate_initial)
         else:
             best_epoch = 0
         fit_seconds = time.perf_counter() - t_fit
@@ -170,7 +173,7 @@ class Trainer:
 
     def _train(self, model: Recommender, data: HeteroData, data_dev: HeteroData, device: torch.device,
                ckpt: Checkpointer, resume: bool, log_splits: Sequence[str], init_from: Optional[PathLike],
-               use_val: bool) -> Tuple[int, List[Dict[str, Any]]]:
+               use_val: bool, validate_initial: bool = False) -> Tuple[int, List[Dict[str, Any]]]:
         cfg = self.config
         if not isinstance(model, FactorModel):
             raise TypeError(f"Trainer: {type(model).__name__} has trainable parameters but is not a FactorModel "
@@ -211,6 +214,14 @@ class Trainer:
             logger.info("%s %s at epoch %d", "resumed from" if resuming else "continuing", src, ck["epoch"])
             ckpt.write_history(history)  # rewrite the log to match the checkpoint
         objective.setup(data)
+        if validate_initial and use_val and start_epoch == 1 and not history:
+            model.eval()
+            val = self.evaluator.evaluate(model, data_dev, "val")
+            stopper.update(val[cfg.metric], 0)
+            best_state = _snapshot(model)
+            history.append({"epoch": 0, **{f"val/{k}": v for k, v in val.items()}})
+            ckpt.append_record(history[-1])
+            logger.info("epoch 0 (before training) val %s %.4f", cfg.metric, val[cfg.metric])
         stop = stopper.stop or budget.spent(history)
         for epoch in range(start_epoch, cfg.epochs + 1):
             if stop:
