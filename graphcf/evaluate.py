@@ -324,7 +324,7 @@ def iter_ranking_model(
     if split in mask_splits:
         raise ValueError(f"cannot mask the evaluated split '{split}' itself (mask_splits={mask_splits})")
     if device is None:
-        device = getattr(ranker, "device", torch.device("cpu"))
+        device = ranker.device
 
     held = _user_item_sets([split_edge_index(data, split)], num_users, num_items, device)
     mask = _user_item_sets([split_edge_index(data, s) for s in mask_splits], num_users, num_items, device)
@@ -337,7 +337,7 @@ def iter_ranking_model(
                 "%d held-out '%s' pairs also occur in masked splits %s; they count in |test| "
                 "but can never be hit", overlap, split, mask_splits)
 
-    rows = _chunk_rows_for(num_items, int(getattr(ranker, "element_size", 4)), chunk_size, max_chunk_bytes,
+    rows = _chunk_rows_for(num_items, int(ranker.element_size), chunk_size, max_chunk_bytes,
                            ranker.pair_cost)
     k_eff = min(k, num_items)
     n_eval = int(eval_users.numel())
@@ -692,7 +692,7 @@ def ncf_protocol_model(
 ) -> Dict[str, float]:
     """:func:`ncf_protocol` for any model: row ``n``'s positive and negatives are scored together by
     ``ranker.score(users[n], [pos, neg...])``; same tie convention and result."""
-    device = getattr(ranker, "device", torch.device("cpu"))
+    device = ranker.device
     users, pos_items, neg_items = users.long().to(device), pos_items.long().to(device), neg_items.long().to(device)
     n = users.numel()
     if pos_items.shape != (n,) or neg_items.dim() != 2 or neg_items.shape[0] != n:

@@ -247,6 +247,8 @@ class TrainingFreeModel(Recommender):
     """
 
     training_free = True
+    #: floats :meth:`score_rows` materialises per (user, item) pair (the evaluators size chunks by it)
+    pair_cost: int = 1
 
     def __init__(self, num_users: int, num_items: int) -> None:
         super().__init__(num_users, num_items)
@@ -279,7 +281,7 @@ class _RowRanker(Ranker):
     def __init__(self, model: TrainingFreeModel, rows: Tensor) -> None:
         self.model, self.rows = model, rows
         self.num_users, self.num_items = model.num_users, model.num_items
-        self.device, self.pair_cost = rows.device, int(getattr(model, "pair_cost", 1))
+        self.device, self.pair_cost = rows.device, int(model.pair_cost)
         crow = rows.crow_indices()
         self._crow, self._col, self._val = crow.long(), rows.col_indices().long(), rows.values()
 

@@ -10,6 +10,7 @@ import yaml
 from graphcf.cli import main
 from graphcf.data.build import train_edge_index
 from graphcf.models import EASE, make_model
+from graphcf.models.ease import spd_inverse_
 from graphcf.train import Trainer, TrainConfig
 
 SMALL = {"dataset": "synthetic", "synthetic": {"num_users": 150, "num_items": 90, "num_clusters": 4}}
@@ -39,14 +40,12 @@ def _dense_x(data):
 
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-9), ("float32", 2e-4)])
 @pytest.mark.parametrize("lam", [1.0, 50.0])
-@pytest.mark.parametrize("in_place", [True, False])
-def test_ease_equals_the_dense_numpy_formula(dtype, tol, lam, in_place, monkeypatch):
+@pytest.mark.parametrize("inverse", ["lapack", "blocked"])
+def test_ease_equals_the_dense_numpy_formula(dtype, tol, lam, inverse):
     data = _data()
     x = _dense_x(data)
     ref = _numpy_ease(x, lam)
-    model = EASE(*x.shape, l2=lam, dtype=dtype, column_chunk=32)  # several column blocks of X^T X
-    if not in_place:  # the portable torch path that CUDA / MPS take
-        monkeypatch.setattr(EASE, "in_place", lambda self, device=None: False)
+    model = EASE(*x.shape, l2=lam, dtype=dtype, inverse=inverse, block=16)  # 90 items: 6 blocks, a ragged last
     model.fit_closed_form(data)
     b = model.B.double().numpy()
     np.testing.assert_allclose(b, ref, atol=tol * np.abs(ref).max(), rtol=0)
@@ -59,9 +58,31 @@ def test_ease_equals_the_dense_numpy_formula(dtype, tol, lam, in_place, monkeypa
 def test_ease_gram_matches_dense():
     data = _data()
     x = _dense_x(data)
-    model = EASE(*x.shape, dtype="float64", column_chunk=7)
+    model = EASE(*x.shape, dtype="float64")
     g = model.gram(model.training_rows(data)).numpy()
     np.testing.assert_array_equal(g, x.T @ x)
+
+
+@pytest.mark.parametrize("n,block", [(1, 4), (7, 3), (64, 64), (130, 32), (97, 200)])
+def test_blocked_inverse_in_place_equals_numpy(n, block):
+    gen = torch.Generator().manual_seed(n)
+    f = torch.randn(n, n + 3, generator=gen, dtype=torch.float64)
+    a = f @ f.T + 0.1 * torch.eye(n, dtype=torch.float64)
+    ref = np.linalg.inv(a.numpy())
+    ptr = a.data_ptr()
+    out = spd_inverse_(a, block)
+    assert out.data_ptr() == ptr  # the matrix's own memory
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+    with pytest.raises(torch.linalg.LinAlgError):
+        spd_inverse_(-torch.eye(5, dtype=torch.float64), 2)
+
+
+def test_ease_picks_the_inverse_by_memory():
+    ease = EASE(10, 1000)
+    one = 1000 * 1000 * 4
+    assert ease.choose_inverse(torch.device("cpu"), limit=10 * one) == "lapack"
+    assert ease.choose_inverse(torch.device("cpu"), limit=2 * one) == "blocked"
+    assert EASE(10, 1000, inverse="lapack").choose_inverse(torch.device("cpu"), limit=1) == "lapack"
 
 
 def test_ease_topk_never_returns_seen_items_and_ranks_by_x_b():
@@ -83,14 +104,14 @@ def test_ease_refuses_up_front_with_the_figure():
     model = EASE(150, 90, max_memory_gb=1e-5)
     with pytest.raises(MemoryError, match=r"EASE on 90 items .* needs about 0\.0 GiB .* only 0\.0 GiB is allowed"):
         model.fit_closed_form(data)
-    big = EASE(10, 300_000)  # 300k^2 float32 = 335 GiB: more than any machine here
+    big = EASE(10, 300_000)  # 300k^2 float32 = 335 GiB: more than any machine here, even in place
     with pytest.raises(MemoryError, match=r"needs about 33\d\.\d GiB"):
         big.fit_closed_form(_bigger_universe())
-    # Gowalla's catalogue: one (CPU, in place) or two (torch path) 40,981^2 float32 matrices, 6.26 GiB each,
-    # plus a [40,981, 4,096] float32 block (0.63 GiB)
+    # Gowalla's catalogue: one (blocked, in place) or three (LAPACK) 40,981^2 float32 matrices, 6.257 GiB
+    # each, plus three [40,981, 1,024] float32 panels (0.469 GiB)
     ease = EASE(10, 40_981)
-    assert ease.fit_memory_bytes(torch.device("cpu")) / 2**30 == pytest.approx(6.257 + 0.625, abs=0.002)
-    assert ease.fit_memory_bytes(torch.device("meta")) / 2**30 == pytest.approx(2 * 6.257 + 0.625, abs=0.002)
+    assert ease.fit_memory_bytes("blocked") / 2**30 == pytest.approx(6.257 + 0.469, abs=0.002)
+    assert ease.fit_memory_bytes("lapack") / 2**30 == pytest.approx(3 * 6.257 + 0.469, abs=0.002)
 
 
 def _bigger_universe():
@@ -116,6 +137,8 @@ def test_ease_arguments_are_checked():
         EASE(3, 4, l2=0)
     with pytest.raises(ValueError, match="dtype must be one of"):
         EASE(3, 4, dtype="half")
+    with pytest.raises(ValueError, match="inverse must be"):
+        EASE(3, 4, inverse="svd")
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['lambda'\].*'l2'"):
         make_model("ease", 3, 4, {"lambda": 3})
 

@@ -14,28 +14,29 @@ i.e. :math:`B_{ij} = -P_{ij} / P_{jj}` off the diagonal and :math:`B_{jj} = 0` (
 :math:`\hat{\mathbf{y}}_u = \mathbf{x}_u \mathbf{B}`, computed for chunks of users (a sparse
 ``[chunk, I]`` block of rows times the dense ``[I, I]`` matrix).
 
-The dense item-item matrix is what limits EASE. On the CPU the inverse is computed in place
-(LAPACK ``potrf`` then ``potri`` through SciPy, one ``[I, I]`` buffer: 6.3 GiB for Gowalla's
-40,981 items in float32); elsewhere (CUDA, MPS) the portable ``torch.linalg.cholesky`` +
-``torch.cholesky_inverse`` path needs two. The fit estimates that figure first and refuses with it
-when it does not fit in the memory available (or in ``max_memory_gb``).
+The dense item-item matrix is what limits EASE. The inverse is taken by LAPACK through torch
+(``torch.linalg.cholesky`` then ``torch.cholesky_inverse``: the fastest, about three ``[I, I]``
+buffers at its peak, 18.8 GiB for Gowalla's 40,981 items in float32) when that fits, else by
+:func:`spd_inverse_`, a blocked Cholesky / triangular-inverse / product in the matrix's own memory
+(one buffer plus ``[I, block]`` panels; about 10% slower). Both are plain torch, on any device. The
+fit estimates the figure first and refuses with it when even one buffer does not fit in the memory
+available (or in ``max_memory_gb``).
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphcf.model import TrainingFreeModel, check_memory, estimate_dense_bytes
+from graphcf.model import TrainingFreeModel, available_memory_bytes, check_memory, estimate_dense_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EASE"]
+__all__ = ["EASE", "spd_inverse_"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -51,11 +52,13 @@ class EASE(TrainingFreeModel):
             scores equal to 1e-4 relative on the benchmark data) or ``"float64"``.
         max_memory_gb: refuse to fit when the dense matrices need more than this (default: the memory
             available on the device).
-        column_chunk: items per block while forming :math:`\mathbf{X}^\top \mathbf{X}`. (default: ``4096``)
+        inverse: ``"auto"`` (LAPACK when its three ``[I, I]`` buffers fit, else blocked), ``"lapack"`` or
+            ``"blocked"`` (:func:`spd_inverse_`, in place). (default: ``"auto"``)
+        block: block size of the blocked inverse. (default: ``1024``)
     """
 
     def __init__(self, num_users: int, num_items: int, l2: float = 500.0, dtype: str = "float32",
-                 max_memory_gb: Optional[float] = None, column_chunk: int = 4096) -> None:
+                 max_memory_gb: Optional[float] = None, inverse: str = "auto", block: int = 1024) -> None:
         super().__init__(num_users, num_items)
         if not l2 > 0:
             raise ValueError(f"EASE: l2 must be > 0, got {l2}")
@@ -63,51 +66,48 @@ class EASE(TrainingFreeModel):
             raise ValueError(f"EASE: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if max_memory_gb is not None and max_memory_gb <= 0:
             raise ValueError(f"EASE: max_memory_gb must be > 0, got {max_memory_gb}")
+        if inverse not in ("auto", "lapack", "blocked") or block < 1:
+            raise ValueError(f"EASE: inverse must be 'auto', 'lapack' or 'blocked' and block >= 1, got {inverse!r}, "
+                             f"{block}")
         self.l2, self.dtype_name = float(l2), dtype
         self.max_memory_gb = max_memory_gb
-        self.column_chunk = int(column_chunk)
+        self.inverse, self.block = inverse, int(block)
         self.register_buffer("B", torch.zeros(0, 0, dtype=_DTYPES[dtype]))
 
-    def in_place(self, device: Optional[torch.device] = None) -> bool:
-        """Whether the fit inverts in place (the CPU with SciPy's LAPACK) rather than by the portable torch path."""
-        device = device or self.device
-        if device.type != "cpu":
-            return False
-        try:
-            import scipy.linalg.lapack  # noqa: F401
-        except ImportError:  # pragma: no cover - scipy is a dependency
-            return False
-        return True
-
-    def fit_memory_bytes(self, device: Optional[torch.device] = None) -> int:
-        """Bytes the fit needs at its peak: :math:`\\mathbf{G}` (inverted in place on the CPU, beside a second
-        ``[I, I]`` buffer elsewhere), plus one column block of :math:`\\mathbf{X}` or of the symmetrisation."""
+    def _memory_parts(self) -> Tuple[float, float]:
+        """``(bytes of one [I, I] buffer, bytes of the [I, block] work panels)``."""
         n, dtype = self.num_items, _DTYPES[self.dtype_name]
-        copies = 1 if self.in_place(device) else 2
-        return estimate_dense_bytes((n, n), dtype=dtype, copies=copies) + \
-            estimate_dense_bytes((max(self.num_users, n), min(n, self.column_chunk)), dtype=dtype)
+        return (float(estimate_dense_bytes((n, n), dtype=dtype)),
+                float(estimate_dense_bytes((max(self.num_users, n), min(n, self.block)), dtype=dtype, copies=3)))
+
+    def fit_memory_bytes(self, method: str = "blocked") -> int:
+        """Bytes the fit needs at its peak with ``method`` (``"lapack"``: three ``[I, I]`` buffers;
+        ``"blocked"``: one), plus the work panels."""
+        one, panels = self._memory_parts()
+        return int((3 if method == "lapack" else 1) * one + panels)
+
+    def choose_inverse(self, device: torch.device, limit: Optional[int] = None) -> str:
+        """``self.inverse``, or for ``"auto"`` the LAPACK path when its three buffers fit, else ``"blocked"``."""
+        if self.inverse != "auto":
+            return self.inverse
+        avail = limit if limit is not None else available_memory_bytes(device)
+        return "lapack" if avail is not None and self.fit_memory_bytes("lapack") <= avail else "blocked"
 
     @torch.no_grad()
-    def gram(self, x: Tensor) -> Tensor:
-        r""":math:`\mathbf{X}^\top \mathbf{X}` as a dense ``[I, I]`` matrix, one block of columns at a time
-        (a dense ``[U, chunk]`` block of :math:`\mathbf{X}` times the sparse :math:`\mathbf{X}^\top`)."""
+    def gram(self, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
+        r""":math:`\mathbf{X}^\top \mathbf{X}` as a dense ``[I, I]`` matrix (into ``out`` when given): the sparse
+        product :math:`\mathbf{X}^\top \mathbf{X}` (its nonzeros only), then scattered into the zeroed buffer."""
         dtype = _DTYPES[self.dtype_name]
         n = self.num_items
-        coo = x.to_sparse_coo().coalesce()
-        rows, cols = coo.indices()
-        xt = torch.sparse_coo_tensor(torch.stack([cols, rows]), torch.ones_like(rows, dtype=dtype),
-                                     (n, self.num_users), check_invariants=False).coalesce().to_sparse_csr()
-        order = torch.argsort(cols, stable=True)
-        cols_sorted, rows_sorted = cols[order], rows[order]
-        bounds = torch.searchsorted(cols_sorted, torch.arange(0, n + self.column_chunk, self.column_chunk,
-                                                              device=cols.device).clamp_max(n))
-        g = torch.empty(n, n, dtype=dtype, device=x.device)
-        for b, c0 in enumerate(range(0, n, self.column_chunk)):
-            c1 = min(n, c0 + self.column_chunk)
-            lo, hi = int(bounds[b]), int(bounds[b + 1])
-            block = torch.zeros(self.num_users, c1 - c0, dtype=dtype, device=x.device)
-            block[rows_sorted[lo:hi], cols_sorted[lo:hi] - c0] = 1.0
-            g[:, c0:c1] = torch.sparse.mm(xt, block)
+        x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), x.values().to(dtype), x.shape,
+                                    check_invariants=False)
+        xt = x.to_sparse_coo().t().coalesce().to_sparse_csr()
+        g_sparse = torch.sparse.mm(xt, x)
+        g = out if out is not None else torch.empty(n, n, dtype=dtype, device=x.device)
+        g.zero_()
+        crow, col, val = g_sparse.crow_indices(), g_sparse.col_indices(), g_sparse.values()
+        rows = torch.repeat_interleave(torch.arange(n, device=crow.device), crow.diff())
+        g.view(-1).index_put_((rows * n + col.long(),), val.to(dtype), accumulate=True)
         return g
 
     @torch.no_grad()
@@ -115,47 +115,31 @@ class EASE(TrainingFreeModel):
         t0 = time.perf_counter()
         device = self.device
         limit = None if self.max_memory_gb is None else int(self.max_memory_gb * 2**30)
-        check_memory(self.fit_memory_bytes(device), f"EASE on {self.num_items} items ({self.dtype_name}: the dense "
-                                              f"X^T X and its inverse)", device, limit)
+        method = self.choose_inverse(device, limit)
+        check_memory(self.fit_memory_bytes(method), f"EASE on {self.num_items} items ({self.dtype_name}, {method} "
+                                                    f"inverse of the dense X^T X + l2 I)", device, limit)
+        self.B = torch.zeros(0, 0, dtype=_DTYPES[self.dtype_name], device=device)  # free a previous fit first
         x = self.training_rows(data)
         g = self.gram(x)
         t_gram = time.perf_counter() - t0
         g.diagonal().add_(self.l2)
-        if self.in_place(device):
-            p = self._inverse_in_place(g)
-        else:  # portable: two [I, I] buffers
-            torch.linalg.cholesky(g, out=g)  # lower factor in place
-            p = torch.cholesky_inverse(g)
-            del g
+        try:
+            if method == "lapack":
+                torch.linalg.cholesky(g, out=g)  # lower factor
+                p = torch.cholesky_inverse(g)
+                del g
+            else:
+                p = spd_inverse_(g, self.block)
+        except torch.linalg.LinAlgError as e:
+            raise ValueError(f"EASE: X^T X + l2 I is not positive definite in {self.dtype_name} ({e}); raise l2 "
+                             "or use dtype float64") from None
         diag = p.diagonal().clone()
         p.div_(-diag.unsqueeze(0))  # B_ij = -P_ij / P_jj
         p.diagonal().zero_()
         self.B = p
-        logger.info("EASE fitted on %d users x %d items (l2=%g, %s): X^T X %.1f s, total %.1f s",
-                    self.num_users, self.num_items, self.l2, self.dtype_name, t_gram, time.perf_counter() - t0)
-
-    def _inverse_in_place(self, g: Tensor) -> Tensor:
-        """:math:`\\mathbf{G}^{-1}` in ``g``'s own memory (CPU): LAPACK ``potrf`` + ``potri`` on the Fortran view
-        of the symmetric, C-ordered ``g``, then the triangle copied across in column blocks."""
-        from scipy.linalg import lapack
-
-        a = g.numpy()  # shares memory
-        f = a.T  # Fortran-contiguous view of the same (symmetric) matrix
-        potrf, potri = (lapack.spotrf, lapack.spotri) if a.dtype == np.float32 else (lapack.dpotrf, lapack.dpotri)
-        c, info = potrf(f, lower=1, overwrite_a=1, clean=0)
-        if info != 0:
-            raise ValueError(f"EASE: X^T X + l2 I is not positive definite (LAPACK potrf info={info}); raise l2")
-        inv, info = potri(c, lower=1, overwrite_c=1)
-        if info != 0 or not np.shares_memory(inv, a):
-            raise RuntimeError(f"EASE: in-place inverse failed (LAPACK potri info={info})")
-        # the Fortran view's lower triangle is the C view's upper one: copy it to the lower triangle
-        n, step = a.shape[0], max(1, self.column_chunk)
-        for j in range(0, n, step):
-            k = min(n, j + step)
-            a[k:, j:k] = a[j:k, k:].T  # rows below the block from the columns right of it
-            blk = a[j:k, j:k]
-            blk[...] = np.triu(blk) + np.triu(blk, 1).T
-        return g
+        logger.info("EASE fitted on %d users x %d items (l2=%g, %s, %s inverse): X^T X %.1f s, total %.1f s",
+                    self.num_users, self.num_items, self.l2, self.dtype_name, method, t_gram,
+                    time.perf_counter() - t0)
 
     def score_rows(self, x: Tensor) -> Tensor:
         if self.B.shape != (self.num_items, self.num_items):
@@ -174,3 +158,66 @@ class EASE(TrainingFreeModel):
 
     def extra_repr(self) -> str:
         return f"{self.num_users}, {self.num_items}, l2={self.l2}, dtype={self.dtype_name}"
+
+
+@torch.no_grad()
+def spd_inverse_(a: Tensor, block: int = 1024) -> Tensor:
+    r"""Invert the symmetric positive definite ``a`` (``[n, n]``, row-major) in its own memory.
+
+    Three blocked passes, each a loop of matrix products on ``block``-sized panels (LAPACK's ``potrf``,
+    ``trtri`` and ``lauum`` algorithms, lower variants), so only ``[n, block]`` temporaries are allocated:
+
+    1. :math:`\mathbf{A} = \mathbf{L}\mathbf{L}^\top` (right-looking Cholesky; the lower triangle only);
+    2. :math:`\mathbf{L} \leftarrow \mathbf{L}^{-1}` (from the bottom-right block up:
+       :math:`\mathbf{L}^{-1}_{21} = -\mathbf{L}^{-1}_{22}\mathbf{L}_{21}\mathbf{L}^{-1}_{11}`);
+    3. :math:`\mathbf{A}^{-1} = \mathbf{L}^{-\top}\mathbf{L}^{-1}` (top-down, lower triangle), then the upper
+       triangle copied from the lower one.
+
+    Returns ``a``, now holding :math:`\mathbf{A}^{-1}`. Raises ``torch.linalg.LinAlgError`` if ``a`` is not
+    positive definite.
+    """
+    n = a.shape[0]
+    nb = max(1, int(block))
+    starts = list(range(0, n, nb))
+    for j in starts:  # 1. Cholesky
+        e = min(n, j + nb)
+        d = torch.linalg.cholesky(a[j:e, j:e])
+        a[j:e, j:e] = d
+        if e < n:
+            p = torch.linalg.solve_triangular(d, a[e:, j:e].T, upper=False).T.contiguous()  # A21 L11^-T
+            a[e:, j:e] = p
+            for i in range(e, n, nb):
+                k = min(n, i + nb)
+                a[i:k, e:k].addmm_(p[i - e:k - e], p[: k - e].T, alpha=-1.0)
+    for j in reversed(starts):  # 2. L^-1
+        e = min(n, j + nb)
+        ljj = torch.tril(a[j:e, j:e])
+        if e < n:
+            a21 = a[e:, j:e].clone()
+            t = torch.empty_like(a21)
+            for i in range(e, n, nb):
+                k = min(n, i + nb)
+                ti = torch.tril(a[i:k, i:k]) @ a21[i - e:k - e]
+                if i > e:
+                    ti.addmm_(a[i:k, e:i], a21[: i - e])
+                t[i - e:k - e] = ti
+            a[e:, j:e] = -torch.linalg.solve_triangular(ljj, t, upper=False, left=False)
+        eye = torch.eye(e - j, dtype=a.dtype, device=a.device)
+        a[j:e, j:e] = torch.linalg.solve_triangular(ljj, eye, upper=False)
+    for i in starts:  # 3. L^-T L^-1
+        e = min(n, i + nb)
+        lii = torch.tril(a[i:e, i:e])
+        diag = lii.T @ lii
+        if i > 0:
+            row = lii.T @ a[i:e, :i]
+            if e < n:
+                row.addmm_(a[e:, i:e].T, a[e:, :i])
+            a[i:e, :i] = row
+        if e < n:
+            diag.addmm_(a[e:, i:e].T, a[e:, i:e])
+        a[i:e, i:e] = diag
+    for j in starts:  # the upper triangle
+        e = min(n, j + nb)
+        if e < n:
+            a[j:e, e:] = a[e:, j:e].T
+    return a

@@ -480,21 +480,23 @@ class SoftmaxSettings(PairwiseSettings):
             raise ValueError(f"SoftmaxSettings.temperature must be > 0, got {self.temperature}")
 
 
-def _build_pairwise(s: PairwiseSettings, sampling: str, num_neighbors: Tuple[int, ...], loss: str) -> Objective:
+def _build_pairwise(s: PairwiseSettings, sampling: str, num_neighbors: Tuple[int, ...], loss: str,
+                    margin: float = 0.1, temperature: float = 1.0) -> Objective:
     if sampling == "neighbor":
         return NeighborPairwiseObjective(num_neighbors, s.num_negatives, s.reg)
     return PairwiseObjective(s.num_negatives, s.reg, sampler=s.sampler, popularity_alpha=s.popularity_alpha,
                              hard_negatives=s.hard_negatives, curriculum=s.curriculum,
                              curriculum_every=s.curriculum_every, ppr_band=s.ppr_band or None,
                              ppr_alpha=s.ppr_alpha, ppr_iters=s.ppr_iters, ppr_cache=s.ppr_cache or None,
-                             loss=loss, margin=getattr(s, "margin", 0.1),
-                             temperature=getattr(s, "temperature", 1.0), pair_sampling=s.pair_sampling,
+                             loss=loss, margin=margin, temperature=temperature, pair_sampling=s.pair_sampling,
                              reg_negatives=s.reg_negatives)
 
 
 register_objective("bpr", BPRSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "bpr"),
                    "BPR (Rendle et al. 2009): -log sigmoid(s_ui - s_uj), L2 on the batch rows")
-register_objective("margin", MarginSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "margin"),
+register_objective("margin", MarginSettings,
+                   lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "margin", margin=s.margin),
                    "PinSAGE's max-margin loss: max(0, s_uj - s_ui + margin)")
-register_objective("softmax", SoftmaxSettings, lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "softmax"),
+register_objective("softmax", SoftmaxSettings,
+                   lambda s, sampling, nn: _build_pairwise(s, sampling, nn, "softmax", temperature=s.temperature),
                    "sampled softmax over the positive and the negatives, scores / temperature")
