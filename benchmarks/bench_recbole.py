@@ -117,12 +117,12 @@ def run_graphcf(data_dir: Path, epochs: int, threads: int, seed: int) -> Dict[st
     data, _ = load_lightgcn_dir(data_dir)
     nu, ni = int(data["user"].num_nodes), int(data["item"].num_nodes)
     enc, scorer = build_model("lightgcn", nu, ni, {"dim": RECIPE["dim"], "num_layers": RECIPE["layers"]})
-    cfg = TrainConfig.from_flat(epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], reg=RECIPE["reg"],
-                      num_negatives=1, eval_every=0, patience=0, seed=seed, loss="bpr")
+    cfg = TrainConfig(epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], eval_every=0, patience=0,
+                      seed=seed, loss="bpr", objective={"reg": RECIPE["reg"], "num_negatives": 1})
     res = Trainer(cfg).fit(enc, data, scorer)
     train_s = sum(r["train_s"] for r in res.history)
     t0 = time.perf_counter()
-    test = Trainer(cfg).evaluate(enc, scorer, data, "test")
+    test = Trainer(cfg).evaluate(enc, data, "test", scorer=scorer)
     eval_s = time.perf_counter() - t0
     return {"side": "graphcf", "train_s": train_s, "eval_s": eval_s, "recall@20": test["recall@20"],
             "ndcg@20": test["ndcg@20"], "peak_rss_gib": _peak_rss_gib(), "users": nu, "items": ni,

@@ -57,12 +57,13 @@ assert not set(hard.tolist()) & set(own.tolist()), "a hard negative is never a t
 #    8 clusters of ~50 items, ranks 20-50 still lie inside the user's own cluster, so those "negatives"
 #    are often items the user would like (held-out positives among them) and they hurt; ranks
 #    100-200 are past the cluster: hard, but rarely true positives.
-common = dict(epochs=EPOCHS, batch_size=512, lr=0.01, reg=1e-4, eval_every=5, patience=3, seed=0, ks=(20,))
+#    The negatives are settings of the objective (graphcf.objectives.BPRSettings), not of the trainer.
+common = dict(epochs=EPOCHS, batch_size=512, lr=0.01, eval_every=5, patience=3, seed=0, ks=(20,))
 results = {}
 for name, extra in (("MF, uniform", {}), (f"MF, uniform + PPR {band}", {"hard_negatives": 2}),
                     ("MF, uniform + PPR (100, 200)", {"hard_negatives": 2, "ppr_band": (100, 200)})):
     seed_everything(0)
-    obj_cfg = TrainConfig.from_flat(**common, **extra)
+    obj_cfg = TrainConfig(**common, loss="bpr", objective={"reg": 1e-4, **extra})
     res = Trainer(obj_cfg).fit(MFEncoder(nu, ni, dim=32), data)
     results[name] = res.test
     print(f"{name:36s} test recall@20 {res.test['recall@20']:.4f}  ndcg@20 {res.test['ndcg@20']:.4f}"
@@ -70,12 +71,12 @@ for name, extra in (("MF, uniform", {}), (f"MF, uniform + PPR {band}", {"hard_ne
 
 # 4. PinSAGE: 64 shared negatives per mini-batch, max-margin loss on cosine scores; then the
 #    curriculum adds one more PPR hard negative per positive each epoch, up to 3.
-pinsage = dict(common, loss="margin", margin=0.1, reg=0.0, sampler="shared", num_negatives=64)
+pinsage = dict(margin=0.1, reg=0.0, sampler="shared", num_negatives=64)  # graphcf.objectives.MarginSettings
 for name, extra in (("PinSAGE, shared", {}),
                     ("PinSAGE, shared + PPR curriculum", {"hard_negatives": 3, "curriculum": True})):
     seed_everything(0)
     enc = PinSAGEEncoder(nu, ni, dim=32, num_layers=2, num_neighbors=10, num_walks=30)
-    res = Trainer(TrainConfig.from_flat(**pinsage, **extra)).fit(enc, data)
+    res = Trainer(TrainConfig(**common, loss="margin", objective={**pinsage, **extra})).fit(enc, data)
     results[name] = res.test
     print(f"{name:36s} test recall@20 {res.test['recall@20']:.4f}  ndcg@20 {res.test['ndcg@20']:.4f}"
           f"  (best epoch {res.best_epoch})")

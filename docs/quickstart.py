@@ -20,10 +20,7 @@ from graphcf.data.preprocess import drop_duplicates, kcore
 from graphcf.data.readers import read_delimited
 from graphcf.data.split import leave_one_out
 from graphcf.data.synthetic import write_synthetic_csv
-from graphcf.evaluate import full_ranking
-from graphcf.nn.encoders import MFEncoder, PopularityEncoder
-from graphcf.nn.scorers import DotScorer
-from graphcf.recommend import recommend
+from graphcf.models import make_model
 from graphcf.train import Trainer, TrainConfig
 
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -48,26 +45,31 @@ splits = leave_one_out(encoded["all"], with_val=True, seed=0)
 data = to_heterodata(splits)
 print(data)
 
-# 4. Baseline: item popularity, through the same evaluator.
-pop = PopularityEncoder(idmap.num_users, idmap.num_items)
-pop.fit_statistics(data)
-emb = pop(data)
-pop_metrics = full_ranking(emb.user, emb.item, DotScorer(), data, split="test", ks=(10, 20))
+# 4. Every model is one object from the registry (graphcf.models.MODELS), trained or not. Baseline:
+#    item popularity, fitted by counting, through the same trainer and evaluator.
+pop = make_model("popularity", idmap.num_users, idmap.num_items)
+pop_metrics = Trainer(TrainConfig(ks=(10, 20))).fit(pop, data).test
 print(f"popularity  test recall@20={pop_metrics['recall@20']:.4f}  ndcg@20={pop_metrics['ndcg@20']:.4f}")
 
 # 5. Train BPR-MF: uniform negatives (never a training positive), BPR loss, Adam,
 #    validation every epoch, best checkpoint restored, test evaluated once.
 torch.manual_seed(0)
-model = MFEncoder(idmap.num_users, idmap.num_items, dim=32)
+model = make_model("mf", idmap.num_users, idmap.num_items, {"dim": 32})
 config = TrainConfig(epochs=EPOCHS, batch_size=1024, lr=0.01, ks=(10, 20), seed=0,
-                     loss="bpr", objective={"reg": 1e-4})   # the objective owns its settings
-result = Trainer(config).fit(model, data, DotScorer(), out_dir=workdir / "run")
+                     loss="bpr", objective={"reg": 1e-4},   # the objective owns its settings
+                     device="auto")                           # CUDA when there is one
+result = Trainer(config).fit(model, data, out_dir=workdir / "run")
 print(f"BPR-MF      test recall@20={result.test['recall@20']:.4f}  ndcg@20={result.test['ndcg@20']:.4f}"
       f"  (best epoch {result.best_epoch})")
 
-# 6. Top-K for a few raw user ids, training items excluded, answered in raw item ids.
+# 6. A training-free model: EASE (Steck 2019), one closed-form fit, no epochs.
+ease = make_model("ease", idmap.num_users, idmap.num_items, {"l2": 50.0})
+ease_metrics = Trainer(TrainConfig(ks=(10, 20))).fit(ease, data).test
+print(f"EASE        test recall@20={ease_metrics['recall@20']:.4f}  ndcg@20={ease_metrics['ndcg@20']:.4f}")
+
+# 7. Top-K for a few raw user ids, training items excluded, answered in raw item ids.
 idmap = IdMap.load(workdir / "idmap.json")
 raw_users = idmap.decode_users(torch.arange(3))
-top = recommend(model, DotScorer(), data, torch.from_numpy(idmap.encode_users(raw_users)), k=5)
-for u, items in zip(raw_users, idmap.decode_items(top.indices)):
+top = model.topk(data, torch.from_numpy(idmap.encode_users(raw_users)), k=5)
+for u, items in zip(raw_users, idmap.decode_items(top.indices.cpu())):
     print(f"user {u}: top-5 {items.tolist()}")

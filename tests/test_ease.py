@@ -47,6 +47,7 @@ def test_ease_equals_the_dense_numpy_formula(dtype, tol, lam, inverse):
     ref = _numpy_ease(x, lam)
     model = EASE(*x.shape, l2=lam, dtype=dtype, inverse=inverse, block=16)  # 90 items: 6 blocks, a ragged last
     model.fit_closed_form(data)
+    assert model.B.is_contiguous()  # row-major: scoring reads rows of B
     b = model.B.double().numpy()
     np.testing.assert_allclose(b, ref, atol=tol * np.abs(ref).max(), rtol=0)
     assert np.all(np.diag(b) == 0)

@@ -99,13 +99,10 @@ class Trainer:
 
     # -- evaluation ---------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: Union[Recommender, Encoder], scorer_or_data: Any, data: Optional[HeteroData] = None,
-                 split: str = "test") -> Dict[str, float]:
-        """``evaluate(model, data, split)`` (or the older ``evaluate(encoder, scorer, data, split)``)."""
-        if isinstance(scorer_or_data, Scorer):
-            model = as_model(model, scorer_or_data)
-        else:
-            model, data, split = as_model(model), scorer_or_data, (data if isinstance(data, str) else split)
+    def evaluate(self, model: Union[Recommender, Encoder], data: HeteroData, split: str = "test",
+                 scorer: Optional[Scorer] = None) -> Dict[str, float]:
+        """``evaluator.evaluate(model, data, split)`` in eval mode (an encoder takes its ``scorer``)."""
+        model = as_model(model, scorer)
         model.eval()
         return self.evaluator.evaluate(model, data, split)
 
