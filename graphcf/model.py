@@ -178,7 +178,7 @@ class Recommender(nn.Module):
         out_i, out_s = [], []
         for part in users.split(max(1, int(chunk_size))):
             scores = ranker.score(part.to(device))
-            local, cols = gather_rows(crow, col, part)
+            local, cols = gather_rows(crow, col, part.to(crow.device))
             if cols.numel():
                 scores.view(-1).index_fill_(0, (local * ni + cols).to(scores.device), float("-inf"))
             values, idx = torch.topk(scores, k, dim=1)
