@@ -158,8 +158,8 @@ def test_config_errors():
         TrainConfig.from_flat(sampler="hard")
     with pytest.raises(ValueError, match=r"PairwiseObjective: sampler must be one of .*'shared'\], got 'hard'"):
         PairwiseObjective(sampler="hard")
-    with pytest.raises(ValueError, match="pairwise loss"):
-        TrainConfig.from_flat(loss="bce", hard_negatives=1)
+    with pytest.raises(ValueError, match=r"'hard_negatives' is a setting of objective\(s\) \['bpr', 'margin', 'softmax'\]"):
+        TrainConfig.from_flat(loss="bce", hard_negatives=1)  # hard negatives need a pairwise objective
     with pytest.raises(ValueError, match="ppr_band"):
         TrainConfig.from_flat(ppr_band=(10, 5))
     with pytest.raises(ValueError, match="neighbor"):
