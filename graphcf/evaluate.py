@@ -252,6 +252,15 @@ def _chunk_rows(num_items: int, item_emb: Tensor, chunk_size: Optional[int], max
                            scorer.pair_cost if scorer is not None else 1)
 
 
+def _check_tables(user_emb: Tensor, item_emb: Tensor, data: HeteroData) -> None:
+    num_users, num_items = num_users_items(data)
+    if user_emb.shape[0] != num_users or item_emb.shape[0] != num_items:
+        raise ValueError(
+            f"embeddings are [{user_emb.shape[0]}, ...] users x [{item_emb.shape[0]}, ...] items, "
+            f"but the graph has {num_users} users and {num_items} items"
+        )
+
+
 def _chunk_rows_for(num_items: int, element_size: int, chunk_size: Optional[int], max_chunk_bytes: int,
                     pair_cost: int = 1) -> int:
     """Users per chunk: ``chunk_size``, or as many as fit ``max_chunk_bytes`` at ``I * element_size *
@@ -286,12 +295,7 @@ def iter_ranking(
     """
     from graphcf.model import FactorRanker
 
-    num_users, num_items = num_users_items(data)
-    if user_emb.shape[0] != num_users or item_emb.shape[0] != num_items:
-        raise ValueError(
-            f"embeddings are [{user_emb.shape[0]}, ...] users x [{item_emb.shape[0]}, ...] items, "
-            f"but the graph has {num_users} users and {num_items} items"
-        )
+    _check_tables(user_emb, item_emb, data)
     ranker = FactorRanker(user_emb, item_emb, scorer)
     yield from iter_ranking_model(ranker, data, split=split, k=k, mask_splits=mask_splits, chunk_size=chunk_size,
                                   max_chunk_bytes=max_chunk_bytes, progress=progress, device=user_emb.device)
@@ -420,10 +424,12 @@ def full_ranking(
         "precision@20": ..., "mrr@20": ..., "map@20": ..., "num_users": evaluated users,
         "num_skipped": users of the universe with no held-out item in split}``.
     """
-    acc = MetricAccumulator(ks, metrics=metrics)
-    chunks = iter_ranking(user_emb, item_emb, scorer, data, split=split, k=acc.max_k, mask_splits=mask_splits,
-                          chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes, progress=progress)
-    return _accumulate(acc, chunks, data, split)
+    from graphcf.model import FactorRanker
+
+    _check_tables(user_emb, item_emb, data)
+    return full_ranking_model(FactorRanker(user_emb, item_emb, scorer), data, split=split, ks=ks,
+                              mask_splits=mask_splits, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
+                              progress=progress, metrics=metrics, device=user_emb.device)
 
 
 def full_ranking_model(
@@ -519,15 +525,7 @@ def ncf_protocol(
                      item_emb[neg_items[s : s + rows]].reshape(b * m, d)).view(b, m)
         ranks.append((neg >= pos.unsqueeze(1)).sum(dim=1))
     rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_emb.device)
-    out: Dict[str, float] = {}
-    for k in ks:
-        hit = rank < k
-        out[f"hr@{k}"] = float(hit.double().mean()) if n else math.nan
-        out[f"ndcg@{k}"] = float(torch.where(hit, 1.0 / torch.log2(rank.double() + 2.0),
-                                             torch.zeros((), dtype=torch.double,
-                                                         device=rank.device)).mean()) if n else math.nan
-    out["num_users"] = n
-    return out
+    return _ncf_metrics(rank, n, ks)
 
 
 def sample_ncf_negatives(
