@@ -175,3 +175,17 @@ def test_ease_beats_popularity_on_planted_clusters():
     r_e = Trainer(TrainConfig(ks=(20,))).fit(ease, data).test["recall@20"]
     r_p = Trainer(TrainConfig(ks=(20,))).fit(pop, data).test["recall@20"]
     assert r_e > r_p + 0.05
+
+
+def test_scores_split_b_into_row_blocks_beyond_32_bit_indexing(monkeypatch):
+    """MKL's sparse x dense product indexes the dense side with 32 bits: past 2^31 elements (amazon-beauty's
+    57,289^2 B) EASE multiplies by row blocks of B; shrunk here to blocks of 7 rows, same scores."""
+    import graphcf.models.ease as ease_mod
+
+    data = _data()
+    model = EASE(150, 90, l2=10.0, dtype="float64")
+    model.fit_closed_form(data)
+    users = torch.arange(40)
+    want = model.score(data, users)
+    monkeypatch.setattr(ease_mod, "_MAX_DENSE_ELEMENTS", 7 * 90)
+    torch.testing.assert_close(model.score(data, users), want)
