@@ -100,9 +100,9 @@ class Objective:
     def loss(self, encoder: Encoder, scorer: Scorer, data: HeteroData, batch: Batch) -> Tensor:
         raise NotImplementedError
 
-    def add_aux(self, loss: Tensor, emb: UserItemEmbeddings) -> Tensor:
-        """``loss`` plus the encoder's auxiliary losses, each weighted by :attr:`aux_weights`."""
-        aux = weighted_aux(emb, self.aux_weights)
+    def add_aux(self, loss: Tensor, emb: UserItemEmbeddings, weights: Optional[Mapping[str, float]] = None) -> Tensor:
+        """``loss`` plus the encoder's auxiliary losses, each weighted by ``weights`` (default :attr:`aux_weights`)."""
+        aux = weighted_aux(emb, self.aux_weights if weights is None else weights)
         return loss if aux is None else loss + aux
 
     def state_dict(self) -> Dict[str, Any]:

@@ -3,7 +3,7 @@ registry entry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Mapping, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 import torch
 from torch import Tensor
@@ -13,8 +13,7 @@ from graphcf.data.build import num_users_items, train_edge_index, user_item_csr
 from graphcf.losses import multinomial_nll
 from graphcf.nn.encoders.base import Encoder
 from graphcf.nn.scorers import Scorer
-from graphcf.objectives.base import Batch, Objective, ObjectiveSettings, register_objective, weighted_aux
-from graphcf.typing import UserItemEmbeddings
+from graphcf.objectives.base import Batch, Objective, ObjectiveSettings, register_objective
 
 __all__ = ["MultinomialObjective", "MultinomialSettings", "anneal_beta"]
 
@@ -95,7 +94,7 @@ class MultinomialObjective(Objective):
         loss = multinomial_nll(logits, self._sparse_target(users, logits))
         if emb.aux:
             weights = {**self.aux_weights, "kl": self.beta * float(self.aux_weights.get("kl", 1.0))}
-            loss = self.add_aux_weighted(loss, emb, weights)
+            loss = self.add_aux(loss, emb, weights)
         if encoder.training:
             self.step += 1
         return loss
@@ -105,10 +104,6 @@ class MultinomialObjective(Objective):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.step = int(state.get("step", 0))
-
-    def add_aux_weighted(self, loss: Tensor, emb: UserItemEmbeddings, weights: Mapping[str, float]) -> Tensor:
-        aux = weighted_aux(emb, weights)
-        return loss if aux is None else loss + aux
 
 
 @dataclass
